@@ -1,0 +1,58 @@
+//! One module per subcommand; `run` loads the configuration and dispatches.
+
+mod admin;
+mod demo;
+mod serve;
+
+use crate::{
+    cli::{AuditCommand, Cli, Command, ConfigCommand},
+    config::{Config, LogFormat, Overrides},
+};
+use anyhow::{Context, Result};
+use std::{io::IsTerminal, process::ExitCode};
+
+pub async fn run(args: Cli) -> Result<ExitCode> {
+    let listen = match &args.command {
+        Command::Serve(s) | Command::Demo(s) => s.listen.clone(),
+        _ => None,
+    };
+    let flags = Overrides {
+        data_dir: args.data_dir.clone(),
+        listen,
+        store_url: args.store_url.clone(),
+    };
+    let cfg = Config::load(args.config.as_deref(), Config::env(), &flags)
+        .context("invalid configuration")?;
+    init_tracing(&cfg);
+    match args.command {
+        Command::Init(a) => admin::init(&cfg, a).await,
+        Command::Serve(_) => serve::serve(&cfg).await,
+        Command::Migrate => admin::migrate(&cfg).await,
+        Command::User(c) => admin::user(&cfg, c).await,
+        Command::Audit(AuditCommand::Verify) => admin::audit_verify(&cfg).await,
+        Command::Config(ConfigCommand::Show) => {
+            print!("{}", cfg.redacted_toml());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo(_) => demo::demo(&cfg).await,
+    }
+}
+
+fn init_tracing(cfg: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&cfg.log.level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let json = match cfg.log.format {
+        LogFormat::Json => true,
+        LogFormat::Pretty => false,
+        LogFormat::Auto => !std::io::stderr().is_terminal(),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}

@@ -1,0 +1,51 @@
+use crate::{config::Config, wiring};
+use anyhow::{Context, Result};
+use hdos_server::AppState;
+use std::process::ExitCode;
+
+/// Builds the application state from the configuration.
+pub async fn state(cfg: &Config) -> Result<AppState> {
+    let store = wiring::open_store(cfg).await?;
+    let lake = wiring::open_lake(cfg)?;
+    // The master key is created on first start so later features can seal secrets with it.
+    wiring::master_key(cfg)?;
+    Ok(AppState::new(store, lake, cfg.server.clone()))
+}
+
+/// Serves until Ctrl-C or SIGTERM.
+pub async fn run_server(state: AppState, listen: &str) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    tracing::info!(%listen, "serving");
+    hdos_server::serve(state, listener, shutdown())
+        .await
+        .context("server failed")
+}
+
+async fn shutdown() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down");
+}
+
+pub async fn serve(cfg: &Config) -> Result<ExitCode> {
+    let state = state(cfg).await?;
+    run_server(state, &cfg.server.listen).await?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,319 @@
+//! The lake root and the operations on its Delta tables.
+
+use crate::{LakeError, TableName};
+use deltalake::{
+    DeltaTable, DeltaTableBuilder, ObjectStore, Path,
+    arrow::{datatypes::Schema as ArrowSchema, record_batch::RecordBatch},
+    datafusion::prelude::SessionContext,
+    kernel::{
+        StructType, Transaction, engine::arrow_conversion::TryFromArrow,
+        transaction::CommitProperties,
+    },
+    protocol::SaveMode,
+};
+use futures::TryStreamExt;
+use url::Url;
+
+/// The root under which every hdos table lives.
+#[derive(Debug, Clone)]
+pub struct Lake {
+    root: Url,
+}
+
+/// A writer's position to commit atomically with its rows (Delta application transactions):
+/// after a crash the writer asks [`Lake::committed_version`] and skips what is already in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppTransaction {
+    pub app_id: String,
+    pub version: i64,
+}
+
+/// Rows affected by a MERGE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MergeStats {
+    pub inserted: u64,
+    pub updated: u64,
+    pub version: u64,
+}
+
+/// One commit in a table's history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableVersion {
+    pub version: u64,
+    pub timestamp_ms: Option<i64>,
+    pub operation: Option<String>,
+}
+
+impl Lake {
+    /// Opens the lake at a local directory (created if missing) or at an object-store URL
+    /// (`file://`, `memory://`, or a scheme whose object store is compiled in).
+    pub fn open(location: &str) -> Result<Self, LakeError> {
+        let invalid = |reason: String| LakeError::InvalidLocation {
+            location: location.to_owned(),
+            reason,
+        };
+        let root = if location.contains("://") {
+            let mut url = Url::parse(location).map_err(|e| invalid(e.to_string()))?;
+            if !url.path().ends_with('/') {
+                url.set_path(&format!("{}/", url.path()));
+            }
+            url
+        } else {
+            std::fs::create_dir_all(location).map_err(|e| invalid(e.to_string()))?;
+            let abs = std::fs::canonicalize(location).map_err(|e| invalid(e.to_string()))?;
+            Url::from_directory_path(&abs).map_err(|()| invalid("not an absolute path".into()))?
+        };
+        if root.scheme() == "file" {
+            if let Ok(path) = root.to_file_path() {
+                std::fs::create_dir_all(&path).map_err(|e| invalid(e.to_string()))?;
+            }
+        }
+        Ok(Self { root })
+    }
+
+    pub fn root(&self) -> &Url {
+        &self.root
+    }
+
+    fn table_url(&self, name: &TableName) -> Result<Url, LakeError> {
+        self.root
+            .join(&format!("{name}/"))
+            .map_err(|e| LakeError::InvalidTableName {
+                name: name.to_string(),
+                reason: e.to_string(),
+            })
+    }
+
+    /// The table handle, loaded at its latest version if it exists.
+    async fn handle(&self, name: &TableName) -> Result<DeltaTable, LakeError> {
+        let url = self.table_url(name)?;
+        if url.scheme() == "file" {
+            if let Ok(path) = url.to_file_path() {
+                std::fs::create_dir_all(&path).map_err(|e| LakeError::NotWritable {
+                    location: path.display().to_string(),
+                    reason: e.to_string(),
+                })?;
+            }
+        }
+        DeltaTable::try_from_url(url)
+            .await
+            .map_err(|e| LakeError::delta(name, e))
+    }
+
+    /// The table at its latest version; `TableNotFound` if it was never created.
+    pub async fn table(&self, name: &TableName) -> Result<DeltaTable, LakeError> {
+        let table = self.handle(name).await?;
+        if table.version().is_none() {
+            return Err(LakeError::TableNotFound(name.to_string()));
+        }
+        Ok(table)
+    }
+
+    pub async fn exists(&self, name: &TableName) -> Result<bool, LakeError> {
+        Ok(self.handle(name).await?.version().is_some())
+    }
+
+    /// Creates the table with this schema; an existing table is left as it is.
+    pub async fn create_table(
+        &self,
+        name: &TableName,
+        schema: &ArrowSchema,
+    ) -> Result<u64, LakeError> {
+        let table = self.handle(name).await?;
+        if let Some(v) = table.version() {
+            return Ok(v);
+        }
+        let delta_schema =
+            StructType::try_from_arrow(schema).map_err(|e| LakeError::delta(name, e.into()))?;
+        let created = table
+            .create()
+            .with_table_name(name.sql_name())
+            .with_columns(delta_schema.fields().cloned())
+            .with_save_mode(SaveMode::Ignore)
+            .await
+            .map_err(|e| LakeError::delta(name, e))?;
+        Ok(created.version().unwrap_or(0))
+    }
+
+    /// The last application-transaction version committed by `app_id`, if any.
+    pub async fn committed_version(
+        &self,
+        name: &TableName,
+        app_id: &str,
+    ) -> Result<Option<i64>, LakeError> {
+        let table = self.table(name).await?;
+        let state = table.snapshot().map_err(|e| LakeError::delta(name, e))?;
+        state
+            .transaction_version(table.log_store().as_ref(), app_id)
+            .await
+            .map_err(|e| LakeError::delta(name, e))
+    }
+
+    /// Whether `txn` (or a later version of the same writer) is already committed.
+    async fn already_committed(
+        &self,
+        name: &TableName,
+        txn: Option<&AppTransaction>,
+    ) -> Result<bool, LakeError> {
+        Ok(match txn {
+            Some(t) => self
+                .committed_version(name, &t.app_id)
+                .await?
+                .is_some_and(|v| v >= t.version),
+            None => false,
+        })
+    }
+
+    fn commit_properties(txn: Option<&AppTransaction>) -> CommitProperties {
+        let props = CommitProperties::default();
+        match txn {
+            Some(t) => props.with_application_transaction(Transaction::new(&t.app_id, t.version)),
+            None => props,
+        }
+    }
+
+    /// Appends the batches in one commit. With `txn`, a commit that already happened is skipped
+    /// and `None` is returned, so a retried batch is never written twice.
+    pub async fn append(
+        &self,
+        name: &TableName,
+        batches: Vec<RecordBatch>,
+        txn: Option<AppTransaction>,
+    ) -> Result<Option<u64>, LakeError> {
+        if self.already_committed(name, txn.as_ref()).await? {
+            return Ok(None);
+        }
+        let table = self.table(name).await?;
+        let written = table
+            .write(batches)
+            .with_save_mode(SaveMode::Append)
+            .with_commit_properties(Self::commit_properties(txn.as_ref()))
+            .await
+            .map_err(|e| LakeError::delta(name, e))?;
+        Ok(written.version())
+    }
+
+    /// Upserts the batches by `keys`: matching rows are updated, others inserted, in one commit.
+    /// With `txn`, a merge that already happened is skipped and `None` is returned.
+    pub async fn merge(
+        &self,
+        name: &TableName,
+        batches: Vec<RecordBatch>,
+        keys: &[&str],
+        txn: Option<AppTransaction>,
+    ) -> Result<Option<MergeStats>, LakeError> {
+        let Some(schema) = batches.first().map(|b| b.schema()) else {
+            return Ok(Some(MergeStats::default()));
+        };
+        for key in keys {
+            if schema.field_with_name(key).is_err() {
+                return Err(LakeError::MissingKey {
+                    table: name.to_string(),
+                    column: (*key).to_owned(),
+                });
+            }
+        }
+        if self.already_committed(name, txn.as_ref()).await? {
+            return Ok(None);
+        }
+        let table = self.table(name).await?;
+        let ctx = SessionContext::new();
+        let source = ctx.read_batches(batches)?;
+        let predicate = keys
+            .iter()
+            .map(|k| format!("target.\"{k}\" = source.\"{k}\""))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+        let (merged, metrics) = table
+            .merge(source, predicate)
+            .with_source_alias("source")
+            .with_target_alias("target")
+            .with_commit_properties(Self::commit_properties(txn.as_ref()))
+            .when_matched_update(|u| {
+                columns
+                    .iter()
+                    .fold(u, |u, c| u.update(c.as_str(), format!("source.\"{c}\"")))
+            })
+            .map_err(|e| LakeError::delta(name, e))?
+            .when_not_matched_insert(|i| {
+                columns
+                    .iter()
+                    .fold(i, |i, c| i.set(c.as_str(), format!("source.\"{c}\"")))
+            })
+            .map_err(|e| LakeError::delta(name, e))?
+            .await
+            .map_err(|e| LakeError::delta(name, e))?;
+        Ok(Some(MergeStats {
+            inserted: metrics.num_target_rows_inserted as u64,
+            updated: metrics.num_target_rows_updated as u64,
+            version: merged.version().unwrap_or(0),
+        }))
+    }
+
+    /// The table's commits, newest first.
+    pub async fn versions(&self, name: &TableName) -> Result<Vec<TableVersion>, LakeError> {
+        let table = self.table(name).await?;
+        let latest = table.version().unwrap_or(0);
+        let commits: Vec<_> = table
+            .history(None)
+            .try_collect()
+            .await
+            .map_err(|e| LakeError::delta(name, e))?;
+        Ok(commits
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| TableVersion {
+                version: latest.saturating_sub(i as u64),
+                timestamp_ms: c.timestamp,
+                operation: c.operation,
+            })
+            .collect())
+    }
+
+    /// A DataFusion session with the named tables registered under their [`TableName::sql_name`].
+    pub async fn session(&self, tables: &[TableName]) -> Result<SessionContext, LakeError> {
+        let ctx = SessionContext::new();
+        for name in tables {
+            let table = self.table(name).await?;
+            table
+                .update_datafusion_session(&ctx.state())
+                .map_err(|e| LakeError::delta(name, e))?;
+            let provider = table.table_provider().await?;
+            ctx.register_table(name.sql_name(), provider)?;
+        }
+        Ok(ctx)
+    }
+
+    /// Runs `sql` over the named tables and collects the result.
+    pub async fn query(
+        &self,
+        tables: &[TableName],
+        sql: &str,
+    ) -> Result<Vec<RecordBatch>, LakeError> {
+        let ctx = self.session(tables).await?;
+        Ok(ctx.sql(sql).await?.collect().await?)
+    }
+
+    /// Writes and removes a probe object at the root: the readiness check of the lake.
+    pub async fn check_writable(&self) -> Result<(), LakeError> {
+        let not_writable = |reason: String| LakeError::NotWritable {
+            location: self.root.to_string(),
+            reason,
+        };
+        let store = DeltaTableBuilder::from_url(self.root.clone())
+            .and_then(|b| b.build_storage())
+            .map_err(|e| not_writable(e.to_string()))?
+            .root_object_store(None);
+        let probe = Path::from(format!(".hdos-probe-{}", std::process::id()));
+        store
+            .put(&probe, b"ok".to_vec().into())
+            .await
+            .map_err(|e| not_writable(e.to_string()))?;
+        store
+            .delete(&probe)
+            .await
+            .map_err(|e| not_writable(e.to_string()))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,13 @@
+//! hdos-lake: all row data lives in Delta tables. This crate creates them, appends and MERGEs
+//! record batches, lists versions, and reads them through DataFusion. Tables live under one root:
+//! a local directory by default, or an object-store URL by configuration.
+
+mod error;
+mod lake;
+mod table_name;
+
+pub use deltalake::arrow;
+pub use deltalake::datafusion;
+pub use error::LakeError;
+pub use lake::{AppTransaction, Lake, MergeStats, TableVersion};
+pub use table_name::TableName;

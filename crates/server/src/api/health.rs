@@ -1,0 +1,51 @@
+use crate::state::AppState;
+use axum::{
+    Json,
+    extract::State,
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde::Serialize;
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, body = String)))]
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Readiness {
+    pub ready: bool,
+    pub store: String,
+    pub lake: String,
+}
+
+/// Readiness: the metadata store answers and the lake is writable.
+#[utoipa::path(get, path = "/readyz", tag = "ops",
+    responses((status = 200, body = Readiness), (status = 503, body = Readiness)))]
+pub async fn readyz(State(app): State<AppState>) -> Response {
+    let store = app.store.ping().await;
+    let lake = app.lake.check_writable().await;
+    let body = Readiness {
+        ready: store.is_ok() && lake.is_ok(),
+        store: store.map(|()| "ok".to_owned()).unwrap_or_else(|e| e.to_string()),
+        lake: lake.map(|()| "ok".to_owned()).unwrap_or_else(|e| e.to_string()),
+    };
+    let status = if body.ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}
+
+/// Prometheus metrics in the text exposition format.
+#[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, body = String)))]
+pub async fn metrics(State(app): State<AppState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        app.metrics.render(),
+    )
+        .into_response()
+}
+

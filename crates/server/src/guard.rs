@@ -1,0 +1,279 @@
+//! The one authorisation check: it runs after routing for every route, looks the route up in the
+//! policy table, resolves the caller, and enforces role, institution scope and CSRF before the
+//! handler runs. A route missing from the table is refused (fail closed).
+
+use crate::{
+    auth::{self, CSRF_COOKIE, Credentials, Principal, Via},
+    error::{ApiError, PageError},
+    i18n::{Lang, T},
+    policy::{Access, PolicyTable, RouteEntry, Surface},
+    state::AppState,
+};
+use axum::{
+    body::Body,
+    extract::{ConnectInfo, FromRequestParts, MatchedPath, RawPathParams, Request, State},
+    http::{Method, StatusCode, header},
+    middleware::Next,
+    response::{IntoResponse, Redirect, Response},
+};
+use hdos_core::ErrorKind;
+use hdos_store::Outcome;
+use std::{net::SocketAddr, sync::Arc};
+
+#[derive(Debug, Clone)]
+pub struct Guard {
+    pub app: AppState,
+    pub table: Arc<PolicyTable>,
+}
+
+/// The caller's address as the audit log records it.
+pub fn client_ip(req: &Request) -> String {
+    req.extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_else(|| "-".to_owned())
+}
+
+/// Form field and header that carry the CSRF token.
+pub const CSRF_FIELD: &str = "_csrf";
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+pub async fn guard(State(g): State<Guard>, req: Request, next: Next) -> Response {
+    let t = T::new(Lang::from_headers(req.headers()));
+    let path = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned());
+    let entry = path.and_then(|p| g.table.get(&(req.method().clone(), p)).cloned());
+    let Some(entry) = entry else {
+        tracing::error!(method = %req.method(), uri = %req.uri(), "route has no declared policy; refused");
+        return ApiError::forbidden().into_response();
+    };
+    match check(&g.app, &entry, t, req).await {
+        Ok(req) => next.run(req).await,
+        Err(refusal) => refusal,
+    }
+}
+
+/// Returns the request (with the principal attached) or the refusal to send.
+async fn check(
+    app: &AppState,
+    entry: &RouteEntry,
+    t: T,
+    req: Request,
+) -> Result<Request, Response> {
+    let ip = client_ip(&req);
+    let refuse = |kind: ErrorKind, msg: &str| -> Response {
+        match entry.surface {
+            Surface::Api => ApiError::new(kind, msg).into_response(),
+            Surface::Page => PageError::new(t, ApiError::new(kind, msg)).into_response(),
+        }
+    };
+    let creds = auth::resolve(app, req.headers(), &ip)
+        .await
+        .map_err(|e| refuse(e.kind, &e.message))?;
+    let principal = match creds {
+        Credentials::Valid(p) => Some(*p),
+        Credentials::RejectedToken => {
+            app.audit(auth::Actor::anonymous("-", &ip).entry(
+                "auth.token",
+                req.uri().path(),
+                Outcome::Failure,
+                serde_json::json!({"reason": "unknown, revoked or expired token"}),
+            ))
+            .await;
+            return Err(ApiError::new(
+                ErrorKind::Unauthenticated,
+                "the API token is unknown, revoked or expired",
+            )
+            .into_response());
+        }
+        Credentials::ExpiredSession if entry.policy.access != Access::Public => {
+            return Err(unauthenticated(entry, &req, true));
+        }
+        Credentials::None | Credentials::ExpiredSession => None,
+    };
+
+    if entry.policy.access != Access::Public {
+        let Some(p) = &principal else {
+            return Err(unauthenticated(entry, &req, false));
+        };
+        if !entry.policy.allows(p.roles()) {
+            return Err(deny(app, p, &req, entry, t, "role").await);
+        }
+        if entry.policy.scoped_for(p.roles()) {
+            let (req_parts, body) = req.into_parts();
+            let mut parts = req_parts;
+            let own = p.user.institution_id.map(|i| i.0.to_string());
+            let named = RawPathParams::from_request_parts(&mut parts, &())
+                .await
+                .ok()
+                .and_then(|params| {
+                    params
+                        .iter()
+                        .find(|(k, _)| *k == "id")
+                        .map(|(_, v)| v.to_owned())
+                });
+            let req = Request::from_parts(parts, body);
+            if own.is_none() || named != own {
+                return Err(deny(app, p, &req, entry, t, "institution scope").await);
+            }
+            return finish(app, entry, t, req, principal).await;
+        }
+        // An account created with a one-time password must change it before anything else.
+        if p.user.must_change_password
+            && entry.surface == Surface::Page
+            && !matches!(entry.path, "/account/password" | "/logout")
+        {
+            return Err(Redirect::to("/account/password").into_response());
+        }
+    }
+    finish(app, entry, t, req, principal).await
+}
+
+async fn finish(
+    app: &AppState,
+    entry: &RouteEntry,
+    t: T,
+    req: Request,
+    principal: Option<Principal>,
+) -> Result<Request, Response> {
+    let mut req = check_csrf(app, entry, t, req, principal.as_ref()).await?;
+    if let Some(p) = principal {
+        req.extensions_mut().insert(p);
+    }
+    Ok(req)
+}
+
+fn unauthenticated(entry: &RouteEntry, req: &Request, expired: bool) -> Response {
+    match entry.surface {
+        Surface::Api => ApiError::new(
+            ErrorKind::Unauthenticated,
+            if expired {
+                "the session has expired; log in again"
+            } else {
+                "log in or present a valid API token"
+            },
+        )
+        .into_response(),
+        Surface::Page => {
+            let next = req
+                .uri()
+                .path_and_query()
+                .map(|p| p.as_str())
+                .unwrap_or("/");
+            let next: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
+            let flag = if expired { "&expired=1" } else { "" };
+            Redirect::to(&format!("/login?next={next}{flag}")).into_response()
+        }
+    }
+}
+
+async fn deny(
+    app: &AppState,
+    p: &Principal,
+    req: &Request,
+    entry: &RouteEntry,
+    t: T,
+    reason: &str,
+) -> Response {
+    app.metrics.access_denied.inc();
+    app.audit(p.actor().entry(
+        "access.denied",
+        format!("{} {}", req.method(), req.uri().path()),
+        Outcome::Denied,
+        serde_json::json!({"reason": reason, "route": entry.path}),
+    ))
+    .await;
+    match entry.surface {
+        Surface::Api => ApiError::forbidden().into_response(),
+        Surface::Page => PageError::new(t, ApiError::forbidden()).into_response(),
+    }
+}
+
+fn is_state_changing(m: &Method) -> bool {
+    !matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// State-changing requests made with cookies must carry the CSRF token: the session's token when
+/// logged in, the double-submit cookie before login. Bearer-token calls carry no cookies and
+/// need none; a JSON login needs none either, since browsers cannot send JSON cross-site
+/// without a preflight this server never grants.
+async fn check_csrf(
+    app: &AppState,
+    entry: &RouteEntry,
+    t: T,
+    req: Request,
+    principal: Option<&Principal>,
+) -> Result<Request, Response> {
+    if !is_state_changing(req.method()) {
+        return Ok(req);
+    }
+    let expected = match principal.map(|p| &p.via) {
+        Some(Via::Token { .. }) => return Ok(req),
+        Some(Via::Session { csrf, .. }) => Some(csrf.clone()),
+        None if is_json(&req) => return Ok(req),
+        None => auth::cookie(req.headers(), CSRF_COOKIE),
+    };
+    let (presented, req) = presented_csrf(req, app.config.body_limit_bytes).await?;
+    let ok = matches!((&expected, &presented), (Some(e), Some(p)) if !e.is_empty() && constant_eq(e, p));
+    if ok {
+        return Ok(req);
+    }
+    let actor = principal
+        .map(Principal::actor)
+        .unwrap_or_else(|| auth::Actor::anonymous("-", client_ip(&req)));
+    app.audit(actor.entry(
+        "csrf.rejected",
+        format!("{} {}", req.method(), req.uri().path()),
+        Outcome::Denied,
+        serde_json::json!({"token": if presented.is_some() { "wrong" } else { "missing" }}),
+    ))
+    .await;
+    let message = t.get("error.csrf");
+    Err(match entry.surface {
+        Surface::Api => ApiError::new(ErrorKind::Forbidden, "missing or wrong CSRF token").into_response(),
+        Surface::Page => (StatusCode::FORBIDDEN, PageError::new(t, ApiError::new(ErrorKind::Forbidden, message)))
+            .into_response(),
+    })
+}
+
+fn is_json(req: &Request) -> bool {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
+}
+
+/// The token from the header, or from the `_csrf` field of a URL-encoded form (the body is read
+/// and put back for the handler).
+async fn presented_csrf(req: Request, limit: usize) -> Result<(Option<String>, Request), Response> {
+    if let Some(v) = req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok()) {
+        return Ok((Some(v.to_owned()), req));
+    }
+    let is_form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return Ok((None, req));
+    }
+    let (parts, body) = req.into_parts();
+    let bytes = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| StatusCode::PAYLOAD_TOO_LARGE.into_response())?;
+    let token = url::form_urlencoded::parse(&bytes)
+        .find(|(k, _)| k == CSRF_FIELD)
+        .map(|(_, v)| v.into_owned());
+    Ok((token, Request::from_parts(parts, Body::from(bytes))))
+}
+
+fn constant_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a
+            .bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}

@@ -1,0 +1,46 @@
+use crate::{config::ServerConfig, metrics::Metrics};
+use hdos_lake::Lake;
+use hdos_store::{MetaStore, NewAuditEntry, Outcome};
+use std::sync::Arc;
+
+/// Shared handles of the server; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub store: Arc<dyn MetaStore>,
+    pub lake: Arc<Lake>,
+    pub config: Arc<ServerConfig>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn MetaStore>, lake: Arc<Lake>, config: ServerConfig) -> Self {
+        Self {
+            store,
+            lake,
+            config: Arc::new(config),
+            metrics: Arc::new(Metrics::new()),
+        }
+    }
+
+    /// Records an action in the audit log. A failure to audit is logged loudly; the action's
+    /// own outcome has already happened and is not undone.
+    pub async fn audit(&self, entry: NewAuditEntry) {
+        let action = entry.action.clone();
+        match self.store.append_audit(entry).await {
+            Ok(_) => self.metrics.audit_entries.inc(),
+            Err(e) => tracing::error!(action, error = %e, "audit append failed"),
+        }
+    }
+
+    /// Shorthand for an entry without detail.
+    pub async fn audit_simple(
+        &self,
+        actor: &crate::auth::Actor,
+        action: &str,
+        target: impl Into<String>,
+        outcome: Outcome,
+    ) {
+        self.audit(actor.entry(action, target, outcome, serde_json::json!({})))
+            .await;
+    }
+}

@@ -1,0 +1,129 @@
+//! Server-rendered pages. Every page gets a [`PageCtx`]: the reader's language, account,
+//! navigation and CSRF token.
+
+pub mod admin;
+pub mod assets;
+pub mod audit;
+pub mod home;
+pub mod login;
+pub mod password;
+
+use crate::{
+    auth::{self, CSRF_COOKIE, Principal},
+    i18n::{Lang, T},
+    nav::{self, NavGroup},
+    state::AppState,
+};
+use axum::{
+    extract::FromRequestParts,
+    http::{HeaderValue, request::Parts},
+};
+use std::convert::Infallible;
+
+/// The signed-in account as the header shows it.
+#[derive(Debug, Clone)]
+pub struct UserBadge {
+    pub display_name: String,
+    pub roles: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct PageCtx {
+    pub t: T,
+    pub user: Option<UserBadge>,
+    pub nav: Vec<NavGroup>,
+    /// The token forms carry in `_csrf`: the session's, or the double-submit cookie's.
+    pub csrf: String,
+    /// A new double-submit cookie to set, when the reader had none.
+    pub new_csrf_cookie: Option<String>,
+    pub path: String,
+    /// The current path and query, URL-encoded, for the language switch to return to.
+    pub here_enc: String,
+    pub other_lang: &'static str,
+    pub principal: Option<Principal>,
+}
+
+impl PageCtx {
+    /// The translated name of each role, joined.
+    fn badge(t: T, p: &Principal) -> UserBadge {
+        UserBadge {
+            display_name: p.user.display_name.clone(),
+            roles: p
+                .user
+                .roles
+                .iter()
+                .map(|r| t.get(role_key(*r)))
+                .collect::<Vec<_>>()
+                .join("、"),
+        }
+    }
+
+    /// `Set-Cookie` for the double-submit token, when one was minted for this page.
+    pub fn csrf_cookie(&self, secure: bool) -> Option<HeaderValue> {
+        self.new_csrf_cookie
+            .as_deref()
+            .map(|v| auth::set_cookie(CSRF_COOKIE, v, 8 * 3600, true, secure))
+    }
+}
+
+pub fn role_key(r: hdos_core::Role) -> &'static str {
+    use hdos_core::Role::*;
+    match r {
+        Admin => "role.admin",
+        Manager => "role.manager",
+        Provider => "role.provider",
+        User => "role.user",
+        Auditor => "role.auditor",
+    }
+}
+
+impl FromRequestParts<AppState> for PageCtx {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, Self::Rejection> {
+        let t = T::new(Lang::from_headers(&parts.headers));
+        let principal = parts.extensions.get::<Principal>().cloned();
+        let path = parts.uri.path().to_owned();
+        let here = parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/");
+        let (csrf, new_csrf_cookie) = match principal.as_ref().and_then(|p| p.csrf()) {
+            Some(c) => (c.to_owned(), None),
+            None => match auth::cookie(&parts.headers, CSRF_COOKIE).filter(|c| !c.is_empty()) {
+                Some(c) => (c, None),
+                None => {
+                    let c = auth::random_token(24);
+                    (c.clone(), Some(c))
+                }
+            },
+        };
+        Ok(PageCtx {
+            t,
+            user: principal.as_ref().map(|p| Self::badge(t, p)),
+            nav: principal
+                .as_ref()
+                .map(|p| nav::for_roles(t, p.roles(), &path))
+                .unwrap_or_default(),
+            csrf,
+            new_csrf_cookie,
+            here_enc: url::form_urlencoded::byte_serialize(here.as_bytes()).collect(),
+            path,
+            other_lang: t.lang.other().code(),
+            principal,
+        })
+    }
+}
+
+/// Formats Unix milliseconds as local-free UTC text for tables.
+pub fn fmt_ms(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_default()
+}
+
+/// A whitelisted flash message key from `?msg=`.
+pub fn flash(t: T, msg: Option<&str>, allowed: &[&'static str]) -> Option<&'static str> {
+    msg.and_then(|m| allowed.iter().find(|k| **k == m).map(|k| t.get(k)))
+}

@@ -1,0 +1,190 @@
+//! What people see: languages, navigation, escaping, the audit page, operations endpoints and
+//! the committed OpenAPI document.
+
+use crate::common::{TestApp, body_text, form, get};
+use anyhow::{Context, Result, ensure};
+use axum::http::{StatusCode, header};
+use hdos_core::Role;
+
+#[tokio::test]
+async fn chinese_is_the_default_and_english_is_one_switch_away() -> Result<()> {
+    let app = TestApp::new().await?;
+    let zh = body_text(app.send(get("/login", None)).await?).await?;
+    ensure!(zh.contains("lang=\"zh-CN\"") && zh.contains("区域健康医疗数据开放共享平台"));
+    let mut req = get("/login", None);
+    req.headers_mut().insert(header::ACCEPT_LANGUAGE, "en-GB,en;q=0.8".parse()?);
+    let en = body_text(app.send(req).await?).await?;
+    ensure!(en.contains("lang=\"en\"") && en.contains("Regional Health Data Open Sharing Platform"));
+    let switch = app.send(get("/lang/en?next=/login", None)).await?;
+    ensure!(switch.status() == StatusCode::SEE_OTHER);
+    let cookie = crate::common::set_cookie(&switch, "hdos_lang").context("lang cookie")?;
+    let mut req = get("/login", None);
+    req.headers_mut().insert(header::COOKIE, cookie.parse()?);
+    ensure!(body_text(app.send(req).await?).await?.contains("Log in"));
+    // The switch never redirects off-site.
+    let evil = app.send(get("/lang/en?next=https://evil.example/", None)).await?;
+    ensure!(evil.headers().get(header::LOCATION).and_then(|v| v.to_str().ok()) == Some("/"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn each_role_sees_only_its_sections_and_unbuilt_ones_say_so() -> Result<()> {
+    let app = TestApp::new().await?;
+    let provider = app.session(Role::Provider).await?;
+    let home = body_text(app.send(get("/", Some(&provider))).await?).await?;
+    ensure!(home.contains("/integration/quality") && !home.contains("/admin/users") && !home.contains("/assets/catalog"));
+    let page = app.send(get("/integration/quality", Some(&provider))).await?;
+    ensure!(page.status() == StatusCode::OK);
+    let text = body_text(page).await?;
+    ensure!(text.contains("此功能尚未建成") && text.contains("不展示任何模拟数据"));
+    let admin = app.session(Role::Admin).await?;
+    let home = body_text(app.send(get("/", Some(&admin))).await?).await?;
+    ensure!(home.contains("/admin/users") && !home.contains("/sandbox"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn injection_text_in_forms_is_stored_and_shown_escaped() -> Result<()> {
+    let app = TestApp::new().await?;
+    let admin = app.session(Role::Admin).await?;
+    let evil = "<script>alert('x')</script>'; DROP TABLE institutions;--";
+    let r = app
+        .send(form(
+            "/admin/institutions",
+            Some(&admin),
+            Some(&admin.csrf),
+            &[("code", "12330000EVIL00001A"), ("name", evil), ("grade", "一级"), ("kind", "村卫生室"), ("region_code", "330102")],
+        ))
+        .await?;
+    ensure!(r.status() == StatusCode::SEE_OTHER, "{}", r.status());
+    let stored = app.state.store.institution_by_code("12330000EVIL00001A").await?.context("stored")?;
+    ensure!(stored.name == evil, "stored verbatim");
+    let html = body_text(app.send(get("/admin/institutions", Some(&admin))).await?).await?;
+    ensure!(!html.contains("<script>alert"), "not rendered as markup");
+    ensure!(html.contains("&lt;script&gt;"), "escaped");
+    // Bad values get a clear error in the reader's language.
+    let bad = app
+        .send(form(
+            "/admin/institutions",
+            Some(&admin),
+            Some(&admin.csrf),
+            &[("code", "short"), ("name", "x"), ("grade", "一级"), ("kind", "村卫生室"), ("region_code", "330102")],
+        ))
+        .await?;
+    ensure!(bad.status() == StatusCode::BAD_REQUEST);
+    ensure!(body_text(bad).await?.contains("输入有误"));
+    let bad_region = app
+        .send(form(
+            "/admin/institutions",
+            Some(&admin),
+            Some(&admin.csrf),
+            &[("code", "12330000EVIL00002A"), ("name", "x"), ("grade", "一级"), ("kind", "村卫生室"), ("region_code", "990102")],
+        ))
+        .await?;
+    ensure!(bad_region.status() == StatusCode::BAD_REQUEST);
+    Ok(())
+}
+
+#[tokio::test]
+async fn admins_create_users_through_the_form() -> Result<()> {
+    let app = TestApp::new().await?;
+    let admin = app.session(Role::Admin).await?;
+    let hospital = app.hospital.0.to_string();
+    let r = app
+        .send(form(
+            "/admin/users",
+            Some(&admin),
+            Some(&admin.csrf),
+            &[("username", "nurse.li"), ("display_name", "李护士"), ("roles", "provider"), ("roles", "user"), ("institution_id", &hospital), ("password", "initial password")],
+        ))
+        .await?;
+    ensure!(r.status() == StatusCode::SEE_OTHER, "{}", r.status());
+    let u = app.state.store.user_by_name("nurse.li").await?.context("created")?;
+    ensure!(u.roles == vec![Role::Provider, Role::User] && u.must_change_password);
+    let html = body_text(app.send(get("/admin/users", Some(&admin))).await?).await?;
+    ensure!(html.contains("李护士"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_audit_page_filters_and_shows_the_chain_status() -> Result<()> {
+    let app = TestApp::new().await?;
+    let user = app.session(Role::User).await?;
+    let _ = app.send(get("/admin/users", Some(&user))).await?;
+    let auditor = app.session(Role::Auditor).await?;
+    let html = body_text(app.send(get("/audit?action=access.", Some(&auditor))).await?).await?;
+    ensure!(html.contains("审计链完整"), "chain status shown");
+    ensure!(html.contains("access.denied") && html.contains("GET /admin/users"));
+    let none = body_text(app.send(get("/audit?actor=nobody", Some(&auditor))).await?).await?;
+    ensure!(!none.contains("access.denied"));
+    let bad = app.send(get("/audit?from=yesterday", Some(&auditor))).await?;
+    ensure!(bad.status() == StatusCode::BAD_REQUEST);
+    Ok(())
+}
+
+#[tokio::test]
+async fn operations_endpoints_and_security_headers() -> Result<()> {
+    let app = TestApp::new().await?;
+    let health = app.send(get("/healthz", None)).await?;
+    ensure!(health.status() == StatusCode::OK);
+    ensure!(health.headers().contains_key("x-request-id"));
+    let csp = health.headers().get(header::CONTENT_SECURITY_POLICY).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    ensure!(csp.contains("default-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
+    ensure!(health.headers().get(header::X_FRAME_OPTIONS).is_some_and(|v| v == "DENY"));
+    let ready = app.send(get("/readyz", None)).await?;
+    ensure!(ready.status() == StatusCode::OK, "{}", ready.status());
+    let metrics = body_text(app.send(get("/metrics", None)).await?).await?;
+    ensure!(metrics.contains("hdos_http_requests_total"), "{metrics}");
+    let missing = app.send(get("/api/v1/nothing", None)).await?;
+    ensure!(missing.status() == StatusCode::NOT_FOUND);
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_committed_openapi_document_is_current() -> Result<()> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi.json");
+    let current = hdos_server::api::openapi::document_json();
+    if std::env::var("HDOS_BLESS").is_ok_and(|v| v == "1") {
+        std::fs::write(&path, format!("{current}\n"))?;
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    ensure!(
+        committed.trim_end() == current.trim_end(),
+        "docs/openapi.json is out of date: run `HDOS_BLESS=1 cargo test -p hdos-server openapi` and commit it"
+    );
+    Ok(())
+}
+
+/// Every translation key the templates and the code use exists in the catalogue.
+#[test]
+fn every_used_translation_key_exists() -> Result<()> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let keys = hdos_server::i18n::catalog_keys();
+    let mut missing = Vec::new();
+    let mut used = 0;
+    for dir in ["templates", "src", "src/ui", "src/api"] {
+        for entry in std::fs::read_dir(root.join(dir))? {
+            let path = entry?.path();
+            if !path.is_file() {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path)?;
+            for quoted in text.split('"').skip(1).step_by(2) {
+                let looks_like_key = quoted.split('.').count() >= 2
+                    && quoted.chars().all(|c| c.is_ascii_lowercase() || c == '.' || c == '_')
+                    && ["app.", "nav.", "login.", "home.", "section.", "common.", "users.", "institutions.", "tokens.", "audit.", "password.", "error.", "role.", "lang."]
+                        .iter()
+                        .any(|p| quoted.starts_with(p));
+                if looks_like_key && !quoted.ends_with('.') {
+                    used += 1;
+                    if !keys.iter().any(|k| k == quoted) {
+                        missing.push(format!("{}: {quoted}", path.display()));
+                    }
+                }
+            }
+        }
+    }
+    ensure!(used > 80, "only {used} keys found: is the scan broken?");
+    ensure!(missing.is_empty(), "missing translations:\n{}", missing.join("\n"));
+    Ok(())
+}

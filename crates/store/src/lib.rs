@@ -1,0 +1,116 @@
+//! hdos-store: the metadata store. One trait, [`MetaStore`], implemented by [`SqlStore`] on SQLite
+//! (the zero-configuration default) and on PostgreSQL (for several nodes), chosen by URL.
+
+pub mod audit_chain;
+mod error;
+pub mod model;
+pub mod password;
+mod secret;
+mod sql;
+
+pub use audit_chain::{ChainProblem, ChainStatus};
+pub use error::StoreError;
+pub use model::*;
+pub use secret::{MasterKey, Secret};
+pub use sql::{ConnectOptions, SqlStore, redact_url};
+
+use async_trait::async_trait;
+use hdos_core::{InstitutionId, Role, TokenId, UserId};
+
+/// Which database a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Everything hdos keeps about accounts, institutions and settings, and the audit log.
+#[async_trait]
+pub trait MetaStore: Send + Sync + std::fmt::Debug {
+    fn backend(&self) -> Backend;
+    /// A cheap round trip, for readiness checks.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    // Institutions.
+    async fn create_institution(&self, new: NewInstitution) -> Result<Institution, StoreError>;
+    async fn institution(&self, id: InstitutionId) -> Result<Institution, StoreError>;
+    async fn institution_by_code(&self, code: &str) -> Result<Option<Institution>, StoreError>;
+    async fn list_institutions(&self, page: Page) -> Result<Vec<Institution>, StoreError>;
+    async fn count_institutions(&self) -> Result<i64, StoreError>;
+
+    // Users.
+    async fn create_user(&self, new: NewUser) -> Result<User, StoreError>;
+    async fn user(&self, id: UserId) -> Result<User, StoreError>;
+    async fn user_by_name(&self, username: &str) -> Result<Option<User>, StoreError>;
+    async fn list_users(&self, page: Page) -> Result<Vec<User>, StoreError>;
+    async fn count_users(&self) -> Result<i64, StoreError>;
+    async fn set_password(&self, id: UserId, password: &Secret) -> Result<(), StoreError>;
+    /// Disables or re-enables an account; disabling ends all its sessions.
+    async fn set_disabled(&self, id: UserId, disabled: bool) -> Result<(), StoreError>;
+    async fn set_roles(
+        &self,
+        id: UserId,
+        roles: &[Role],
+        institution: Option<InstitutionId>,
+    ) -> Result<(), StoreError>;
+
+    // Sessions, by the hash of the cookie token.
+    async fn create_session(&self, token_hash: &str, session: &Session) -> Result<(), StoreError>;
+    /// The session if it exists and has not expired at `now`.
+    async fn session(&self, token_hash: &str, now: Millis) -> Result<Option<Session>, StoreError>;
+    async fn touch_session(
+        &self,
+        token_hash: &str,
+        now: Millis,
+        expires_at: Millis,
+    ) -> Result<(), StoreError>;
+    async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError>;
+    async fn delete_user_sessions(&self, user: UserId) -> Result<u64, StoreError>;
+
+    // API tokens, by the hash of the token.
+    async fn create_api_token(
+        &self,
+        user: UserId,
+        name: &str,
+        token_hash: &str,
+        prefix: &str,
+        expires_at: Option<Millis>,
+    ) -> Result<ApiToken, StoreError>;
+    /// The token and its owner if the token is neither revoked nor expired at `now`.
+    async fn api_token_by_hash(
+        &self,
+        token_hash: &str,
+        now: Millis,
+    ) -> Result<Option<ApiToken>, StoreError>;
+    async fn list_api_tokens(&self, user: Option<UserId>) -> Result<Vec<ApiToken>, StoreError>;
+    async fn revoke_api_token(&self, id: TokenId, now: Millis) -> Result<ApiToken, StoreError>;
+
+    // Login throttling.
+    /// Records a failed login; returns the failures in the current window after this one.
+    async fn record_login_failure(
+        &self,
+        username: &str,
+        now: Millis,
+        window_ms: i64,
+    ) -> Result<i64, StoreError>;
+    async fn lock_login(&self, username: &str, until: Millis) -> Result<(), StoreError>;
+    async fn login_locked_until(&self, username: &str) -> Result<Option<Millis>, StoreError>;
+    async fn clear_login_failures(&self, username: &str) -> Result<(), StoreError>;
+
+    // Settings; secret values are stored sealed with the master key by the caller.
+    async fn put_setting(&self, key: &str, value: &str, secret: bool) -> Result<(), StoreError>;
+    async fn setting(&self, key: &str) -> Result<Option<String>, StoreError>;
+
+    // Audit log.
+    /// Appends an entry to the hash chain; entries are totally ordered by `seq`.
+    async fn append_audit(&self, entry: NewAuditEntry) -> Result<AuditEntry, StoreError>;
+    /// Newest first.
+    async fn list_audit(
+        &self,
+        filter: &AuditFilter,
+        page: Page,
+    ) -> Result<Vec<AuditEntry>, StoreError>;
+    async fn count_audit(&self, filter: &AuditFilter) -> Result<i64, StoreError>;
+    /// Walks the whole chain and names the first entry that was changed, deleted or reordered.
+    async fn verify_audit_chain(&self) -> Result<ChainStatus, StoreError>;
+}

@@ -1,0 +1,167 @@
+//! The records the metadata store holds, as the rest of hdos sees them.
+
+use hdos_core::{InstitutionId, Role, TokenId, UserId};
+use serde::Serialize;
+
+/// Milliseconds since the Unix epoch, UTC.
+pub type Millis = i64;
+
+/// Current time in Unix milliseconds.
+pub fn now_millis() -> Millis {
+    chrono::Utc::now().timestamp_millis()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Institution {
+    pub id: InstitutionId,
+    pub code: String,
+    pub name: String,
+    pub grade: String,
+    pub kind: String,
+    pub region_code: String,
+    pub created_at: Millis,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewInstitution {
+    pub code: String,
+    pub name: String,
+    pub grade: String,
+    pub kind: String,
+    pub region_code: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct User {
+    pub id: UserId,
+    pub username: String,
+    pub display_name: String,
+    #[serde(skip)]
+    pub password_hash: String,
+    pub roles: Vec<Role>,
+    pub institution_id: Option<InstitutionId>,
+    pub disabled: bool,
+    pub must_change_password: bool,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+impl User {
+    pub fn has_role(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+}
+
+/// A user to create; the password is given in clear and hashed with argon2id by the store.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub username: String,
+    pub display_name: String,
+    pub password: crate::Secret,
+    pub roles: Vec<Role>,
+    pub institution_id: Option<InstitutionId>,
+    pub must_change_password: bool,
+}
+
+/// A browser session. The cookie carries a random token; the store keeps only its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub user_id: UserId,
+    pub csrf_token: String,
+    pub created_at: Millis,
+    pub expires_at: Millis,
+    pub last_seen_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApiToken {
+    pub id: TokenId,
+    pub user_id: UserId,
+    pub name: String,
+    /// The first characters of the token, shown so a person can tell tokens apart.
+    pub prefix: String,
+    pub created_at: Millis,
+    pub expires_at: Option<Millis>,
+    pub revoked_at: Option<Millis>,
+    pub last_used_at: Option<Millis>,
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    pub limit: i64,
+    pub offset: i64,
+}
+
+impl Page {
+    pub const MAX_LIMIT: i64 = 500;
+
+    pub fn new(limit: i64, offset: i64) -> Self {
+        Self {
+            limit: limit.clamp(1, Self::MAX_LIMIT),
+            offset: offset.max(0),
+        }
+    }
+}
+
+impl Default for Page {
+    fn default() -> Self {
+        Self::new(50, 0)
+    }
+}
+
+/// Outcome of an audited action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Success,
+    Failure,
+    Denied,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Failure => "failure",
+            Self::Denied => "denied",
+        }
+    }
+}
+
+/// An action to record in the audit log.
+#[derive(Debug, Clone)]
+pub struct NewAuditEntry {
+    pub actor_id: Option<UserId>,
+    pub actor_name: String,
+    pub action: String,
+    pub target: String,
+    pub outcome: Outcome,
+    pub ip: String,
+    /// Free-form JSON detail (never secrets).
+    pub detail: serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditEntry {
+    pub seq: i64,
+    pub ts: Millis,
+    pub actor_id: Option<i64>,
+    pub actor_name: String,
+    pub action: String,
+    pub target: String,
+    pub outcome: String,
+    pub ip: String,
+    pub detail: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// Filters of the audit log page and API. Empty fields do not filter.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub actor_name: Option<String>,
+    pub action: Option<String>,
+    pub from_ts: Option<Millis>,
+    pub to_ts: Option<Millis>,
+}

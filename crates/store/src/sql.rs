@@ -1,0 +1,315 @@
+//! [`SqlStore`]: the metadata store on SQLite or PostgreSQL. Queries are written once, with `$n`
+//! placeholders that both databases accept, and run on whichever pool the URL chose.
+
+mod accounts;
+mod audit;
+mod institutions;
+mod settings;
+
+use crate::{
+    Backend, ChainStatus, MetaStore, StoreError,
+    model::{
+        ApiToken, AuditEntry, AuditFilter, Institution, Millis, NewAuditEntry, NewInstitution,
+        NewUser, Page, Session, User,
+    },
+    secret::Secret,
+};
+use async_trait::async_trait;
+use hdos_core::{InstitutionId, Role, TokenId, UserId};
+use sqlx::{
+    PgPool, SqlitePool,
+    postgres::PgPoolOptions,
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+};
+use std::{str::FromStr, time::Duration};
+
+/// Runs `$body` with `$pool` bound to whichever pool the store has. The body is compiled once per
+/// backend, so the same query text and row types serve both.
+macro_rules! on_pool {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            $crate::sql::Db::Sqlite($pool) => $body,
+            $crate::sql::Db::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
+#[derive(Debug, Clone)]
+pub(crate) enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// How to connect: retries with exponential backoff cover a database that starts after hdos.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    pub max_connections: u32,
+    pub connect_attempts: u32,
+    pub first_backoff: Duration,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+            connect_attempts: 6,
+            first_backoff: Duration::from_millis(500),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    db: Db,
+    /// Serialises audit appends inside this process; PostgreSQL also takes an advisory lock so
+    /// several processes append in one order.
+    audit_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
+}
+
+impl SqlStore {
+    /// Connects to `sqlite://…` or `postgres://…` and applies pending migrations.
+    pub async fn connect(url: &str, opts: &ConnectOptions) -> Result<Self, StoreError> {
+        let db = if url.starts_with("sqlite:") {
+            Db::Sqlite(connect_sqlite(url, opts).await?)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Db::Postgres(connect_postgres(url, opts).await?)
+        } else {
+            return Err(StoreError::UnsupportedUrl(redact_url(url)));
+        };
+        let store = Self {
+            db,
+            audit_lock: Default::default(),
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Applies the migrations of this backend that have not run yet.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match &self.db {
+            Db::Sqlite(p) => sqlx::migrate!("migrations/sqlite").run(p).await?,
+            Db::Postgres(p) => sqlx::migrate!("migrations/postgres").run(p).await?,
+        }
+        Ok(())
+    }
+
+    /// Runs raw SQL; for tests that play an attacker with direct database access.
+    #[doc(hidden)]
+    pub async fn execute_raw(&self, sql: &str) -> Result<u64, StoreError> {
+        on_pool!(&self.db, p => Ok(sqlx::raw_sql(sql).execute(p).await?.rows_affected()))
+    }
+}
+
+async fn connect_sqlite(url: &str, opts: &ConnectOptions) -> Result<SqlitePool, StoreError> {
+    let options = SqliteConnectOptions::from_str(url)
+        .map_err(|_| StoreError::UnsupportedUrl(url.to_owned()))?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(10));
+    SqlitePoolOptions::new()
+        .max_connections(opts.max_connections)
+        .connect_with(options)
+        .await
+        .map_err(|source| StoreError::Unreachable {
+            target: url.to_owned(),
+            attempts: 1,
+            source,
+        })
+}
+
+async fn connect_postgres(url: &str, opts: &ConnectOptions) -> Result<PgPool, StoreError> {
+    let mut backoff = opts.first_backoff;
+    let attempts = opts.connect_attempts.max(1);
+    let mut attempt = 1;
+    loop {
+        let result = PgPoolOptions::new()
+            .max_connections(opts.max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await;
+        match result {
+            Ok(pool) => return Ok(pool),
+            Err(source) if attempt >= attempts || !is_transient(&source) => {
+                return Err(StoreError::Unreachable {
+                    target: redact_url(url),
+                    attempts: attempt,
+                    source,
+                });
+            }
+            Err(e) => {
+                tracing::warn!(attempt, error = %e, retry_in_ms = backoff.as_millis() as u64, "postgresql not reachable yet");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+                attempt += 1;
+            }
+        }
+    }
+}
+
+/// Errors worth retrying at start-up: the server may still be starting.
+fn is_transient(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut)
+        || matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some("57P03"))
+}
+
+/// The URL without its password, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[async_trait]
+impl MetaStore for SqlStore {
+    fn backend(&self) -> Backend {
+        match self.db {
+            Db::Sqlite(_) => Backend::Sqlite,
+            Db::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        on_pool!(&self.db, p => sqlx::query("SELECT 1").execute(p).await.map(|_| ()).map_err(StoreError::from))
+    }
+
+    async fn create_institution(&self, new: NewInstitution) -> Result<Institution, StoreError> {
+        institutions::create(&self.db, new).await
+    }
+    async fn institution(&self, id: InstitutionId) -> Result<Institution, StoreError> {
+        institutions::get(&self.db, id).await
+    }
+    async fn institution_by_code(&self, code: &str) -> Result<Option<Institution>, StoreError> {
+        institutions::by_code(&self.db, code).await
+    }
+    async fn list_institutions(&self, page: Page) -> Result<Vec<Institution>, StoreError> {
+        institutions::list(&self.db, page).await
+    }
+    async fn count_institutions(&self) -> Result<i64, StoreError> {
+        institutions::count(&self.db).await
+    }
+
+    async fn create_user(&self, new: NewUser) -> Result<User, StoreError> {
+        accounts::create_user(&self.db, new).await
+    }
+    async fn user(&self, id: UserId) -> Result<User, StoreError> {
+        accounts::user(&self.db, id).await
+    }
+    async fn user_by_name(&self, username: &str) -> Result<Option<User>, StoreError> {
+        accounts::user_by_name(&self.db, username).await
+    }
+    async fn list_users(&self, page: Page) -> Result<Vec<User>, StoreError> {
+        accounts::list_users(&self.db, page).await
+    }
+    async fn count_users(&self) -> Result<i64, StoreError> {
+        accounts::count_users(&self.db).await
+    }
+    async fn set_password(&self, id: UserId, password: &Secret) -> Result<(), StoreError> {
+        accounts::set_password(&self.db, id, password).await
+    }
+    async fn set_disabled(&self, id: UserId, disabled: bool) -> Result<(), StoreError> {
+        accounts::set_disabled(&self.db, id, disabled).await
+    }
+    async fn set_roles(
+        &self,
+        id: UserId,
+        roles: &[Role],
+        institution: Option<InstitutionId>,
+    ) -> Result<(), StoreError> {
+        accounts::set_roles(&self.db, id, roles, institution).await
+    }
+
+    async fn create_session(&self, token_hash: &str, session: &Session) -> Result<(), StoreError> {
+        accounts::create_session(&self.db, token_hash, session).await
+    }
+    async fn session(&self, token_hash: &str, now: Millis) -> Result<Option<Session>, StoreError> {
+        accounts::session(&self.db, token_hash, now).await
+    }
+    async fn touch_session(
+        &self,
+        token_hash: &str,
+        now: Millis,
+        expires_at: Millis,
+    ) -> Result<(), StoreError> {
+        accounts::touch_session(&self.db, token_hash, now, expires_at).await
+    }
+    async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError> {
+        accounts::delete_session(&self.db, token_hash).await
+    }
+    async fn delete_user_sessions(&self, user: UserId) -> Result<u64, StoreError> {
+        accounts::delete_user_sessions(&self.db, user).await
+    }
+
+    async fn create_api_token(
+        &self,
+        user: UserId,
+        name: &str,
+        token_hash: &str,
+        prefix: &str,
+        expires_at: Option<Millis>,
+    ) -> Result<ApiToken, StoreError> {
+        accounts::create_api_token(&self.db, user, name, token_hash, prefix, expires_at).await
+    }
+    async fn api_token_by_hash(
+        &self,
+        token_hash: &str,
+        now: Millis,
+    ) -> Result<Option<ApiToken>, StoreError> {
+        accounts::api_token_by_hash(&self.db, token_hash, now).await
+    }
+    async fn list_api_tokens(&self, user: Option<UserId>) -> Result<Vec<ApiToken>, StoreError> {
+        accounts::list_api_tokens(&self.db, user).await
+    }
+    async fn revoke_api_token(&self, id: TokenId, now: Millis) -> Result<ApiToken, StoreError> {
+        accounts::revoke_api_token(&self.db, id, now).await
+    }
+
+    async fn record_login_failure(
+        &self,
+        username: &str,
+        now: Millis,
+        window_ms: i64,
+    ) -> Result<i64, StoreError> {
+        accounts::record_login_failure(&self.db, username, now, window_ms).await
+    }
+    async fn lock_login(&self, username: &str, until: Millis) -> Result<(), StoreError> {
+        accounts::lock_login(&self.db, username, until).await
+    }
+    async fn login_locked_until(&self, username: &str) -> Result<Option<Millis>, StoreError> {
+        accounts::login_locked_until(&self.db, username).await
+    }
+    async fn clear_login_failures(&self, username: &str) -> Result<(), StoreError> {
+        accounts::clear_login_failures(&self.db, username).await
+    }
+
+    async fn put_setting(&self, key: &str, value: &str, secret: bool) -> Result<(), StoreError> {
+        settings::put(&self.db, key, value, secret).await
+    }
+    async fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+        settings::get(&self.db, key).await
+    }
+
+    async fn append_audit(&self, entry: NewAuditEntry) -> Result<AuditEntry, StoreError> {
+        let _guard = self.audit_lock.lock().await;
+        audit::append(&self.db, entry).await
+    }
+    async fn list_audit(
+        &self,
+        filter: &AuditFilter,
+        page: Page,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        audit::list(&self.db, filter, page).await
+    }
+    async fn count_audit(&self, filter: &AuditFilter) -> Result<i64, StoreError> {
+        audit::count(&self.db, filter).await
+    }
+    async fn verify_audit_chain(&self) -> Result<ChainStatus, StoreError> {
+        audit::verify(&self.db).await
+    }
+}

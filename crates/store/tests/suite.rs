@@ -1,0 +1,287 @@
+//! The conformance tests, written once against `MetaStore`.
+
+use anyhow::{Context, Result, ensure};
+use hdos_core::{ErrorKind, InstitutionId, Role};
+use hdos_store::{
+    AuditFilter, Backend, ChainProblem, MetaStore, NewAuditEntry, NewInstitution, NewUser, Outcome,
+    Page, Secret, Session, SqlStore, now_millis,
+};
+
+fn institution(code: &str) -> NewInstitution {
+    NewInstitution {
+        code: code.into(),
+        name: format!("医院 {code}"),
+        grade: "三级".into(),
+        kind: "综合医院".into(),
+        region_code: "330106".into(),
+    }
+}
+
+fn user(name: &str, roles: Vec<Role>, institution_id: Option<InstitutionId>) -> NewUser {
+    NewUser {
+        username: name.into(),
+        display_name: format!("{name} 姓名"),
+        password: Secret::new("correct horse battery"),
+        roles,
+        institution_id,
+        must_change_password: false,
+    }
+}
+
+fn entry(actor: &str, action: &str) -> NewAuditEntry {
+    NewAuditEntry {
+        actor_id: None,
+        actor_name: actor.into(),
+        action: action.into(),
+        target: "t".into(),
+        outcome: Outcome::Success,
+        ip: "127.0.0.1".into(),
+        detail: serde_json::json!({"k": "v"}),
+    }
+}
+
+pub async fn institutions_are_created_listed_and_unique(s: &SqlStore) -> Result<()> {
+    for i in 0..7 {
+        s.create_institution(institution(&format!("12330000MB{i:07}X"))).await?;
+    }
+    let err = s.create_institution(institution("12330000MB0000003X")).await.err();
+    ensure!(err.map(|e| e.kind()) == Some(ErrorKind::AlreadyExists));
+    ensure!(s.count_institutions().await? == 7);
+    let page = s.list_institutions(Page::new(3, 3)).await?;
+    ensure!(page.len() == 3 && page[0].code == "12330000MB0000003X");
+    let one = s.institution_by_code("12330000MB0000005X").await?.context("by code")?;
+    ensure!(s.institution(one.id).await? == one);
+    ensure!(s.institution(InstitutionId(9999)).await.err().map(|e| e.kind()) == Some(ErrorKind::NotFound));
+    Ok(())
+}
+
+pub async fn users_are_hashed_scoped_and_unique(s: &SqlStore) -> Result<()> {
+    let hospital = s.create_institution(institution("12330000MB0000001X")).await?;
+    let u = s.create_user(user("alice", vec![Role::Manager, Role::Auditor], None)).await?;
+    ensure!(u.password_hash.starts_with("$argon2id$"));
+    ensure!(!u.password_hash.contains("correct horse"));
+    ensure!(u.has_role(Role::Auditor) && !u.has_role(Role::Admin));
+    let again = s.create_user(user("alice", vec![Role::User], None)).await.err();
+    ensure!(again.map(|e| e.kind()) == Some(ErrorKind::AlreadyExists));
+    let unscoped = s.create_user(user("bob", vec![Role::Provider], None)).await.err();
+    ensure!(unscoped.map(|e| e.kind()) == Some(ErrorKind::InvalidInput));
+    let bob = s.create_user(user("bob", vec![Role::Provider], Some(hospital.id))).await?;
+    ensure!(bob.institution_id == Some(hospital.id));
+    let bad_name = s.create_user(user("a b", vec![Role::User], None)).await.err();
+    ensure!(bad_name.map(|e| e.kind()) == Some(ErrorKind::InvalidInput));
+    ensure!(s.user_by_name("alice").await?.map(|x| x.id) == Some(u.id));
+    ensure!(s.user_by_name("nobody").await?.is_none());
+    s.set_password(u.id, &Secret::new("another long password")).await?;
+    let changed = s.user(u.id).await?;
+    ensure!(changed.password_hash != u.password_hash);
+    ensure!(hdos_store::password::verify_password("another long password", &changed.password_hash));
+    s.set_roles(u.id, &[Role::Admin], None).await?;
+    ensure!(s.user(u.id).await?.roles == vec![Role::Admin]);
+    ensure!(s.count_users().await? == 2);
+    ensure!(s.list_users(Page::new(1, 1)).await?[0].username == "bob");
+    Ok(())
+}
+
+fn session(user: hdos_core::UserId, expires_at: i64) -> Session {
+    let now = now_millis();
+    Session {
+        user_id: user,
+        csrf_token: "csrf".into(),
+        created_at: now,
+        expires_at,
+        last_seen_at: now,
+    }
+}
+
+pub async fn disabling_a_user_ends_their_sessions(s: &SqlStore) -> Result<()> {
+    let u = s.create_user(user("carol", vec![Role::User], None)).await?;
+    let later = now_millis() + 60_000;
+    s.create_session("h1", &session(u.id, later)).await?;
+    s.create_session("h2", &session(u.id, later)).await?;
+    ensure!(s.session("h1", now_millis()).await?.is_some());
+    s.set_disabled(u.id, true).await?;
+    ensure!(s.user(u.id).await?.disabled);
+    ensure!(s.session("h1", now_millis()).await?.is_none());
+    ensure!(s.session("h2", now_millis()).await?.is_none());
+    s.set_disabled(u.id, false).await?;
+    ensure!(!s.user(u.id).await?.disabled);
+    Ok(())
+}
+
+pub async fn sessions_expire(s: &SqlStore) -> Result<()> {
+    let u = s.create_user(user("dave", vec![Role::User], None)).await?;
+    let now = now_millis();
+    s.create_session("old", &session(u.id, now - 1)).await?;
+    ensure!(s.session("old", now).await?.is_none(), "an expired session is not returned");
+    s.create_session("live", &session(u.id, now + 1_000)).await?;
+    s.touch_session("live", now, now + 10_000).await?;
+    let live = s.session("live", now + 5_000).await?.context("touched session")?;
+    ensure!(live.expires_at == now + 10_000 && live.csrf_token == "csrf");
+    s.delete_session("live").await?;
+    ensure!(s.session("live", now).await?.is_none());
+    Ok(())
+}
+
+pub async fn api_tokens_are_found_by_hash_until_revoked_or_expired(s: &SqlStore) -> Result<()> {
+    let u = s.create_user(user("machine", vec![Role::Manager], None)).await?;
+    let now = now_millis();
+    let t = s.create_api_token(u.id, "etl", "hash-a", "hdos_abc", None).await?;
+    let found = s.api_token_by_hash("hash-a", now).await?.context("token")?;
+    ensure!(found.id == t.id && found.last_used_at == Some(now));
+    ensure!(s.api_token_by_hash("hash-x", now).await?.is_none());
+    s.revoke_api_token(t.id, now).await?;
+    ensure!(s.api_token_by_hash("hash-a", now).await?.is_none(), "revoked");
+    s.create_api_token(u.id, "short", "hash-b", "hdos_def", Some(now + 10)).await?;
+    ensure!(s.api_token_by_hash("hash-b", now).await?.is_some());
+    ensure!(s.api_token_by_hash("hash-b", now + 11).await?.is_none(), "expired");
+    ensure!(s.list_api_tokens(Some(u.id)).await?.len() == 2);
+    ensure!(s.create_api_token(u.id, " ", "hash-c", "p", None).await.is_err());
+    Ok(())
+}
+
+pub async fn login_failures_count_within_a_window_and_lock(s: &SqlStore) -> Result<()> {
+    let t0 = 1_000_000;
+    ensure!(s.record_login_failure("eve", t0, 100).await? == 1);
+    ensure!(s.record_login_failure("eve", t0 + 50, 100).await? == 2);
+    ensure!(s.record_login_failure("eve", t0 + 500, 100).await? == 1, "a new window");
+    ensure!(s.login_locked_until("eve").await?.is_none());
+    let until = now_millis() + 60_000;
+    s.lock_login("eve", until).await?;
+    ensure!(s.login_locked_until("eve").await? == Some(until));
+    s.clear_login_failures("eve").await?;
+    ensure!(s.login_locked_until("eve").await?.is_none());
+    Ok(())
+}
+
+pub async fn settings_are_upserted(s: &SqlStore) -> Result<()> {
+    ensure!(s.setting("smtp.host").await?.is_none());
+    s.put_setting("smtp.host", "mail.local", false).await?;
+    s.put_setting("smtp.host", "mail2.local", false).await?;
+    ensure!(s.setting("smtp.host").await?.as_deref() == Some("mail2.local"));
+    Ok(())
+}
+
+pub async fn audit_entries_chain_and_filter(s: &SqlStore) -> Result<()> {
+    let before = now_millis();
+    for (actor, action) in [("a", "auth.login"), ("b", "auth.logout"), ("a", "user.create"), ("c", "auth_x")] {
+        s.append_audit(entry(actor, action)).await?;
+    }
+    let all = s.list_audit(&AuditFilter::default(), Page::default()).await?;
+    ensure!(all.len() == 4 && all[0].seq == 4 && all[3].seq == 1, "newest first");
+    ensure!(all[3].prev_hash == hdos_store::audit_chain::GENESIS_HASH);
+    ensure!(all[2].prev_hash == all[3].hash);
+    let by_actor = AuditFilter { actor_name: Some("a".into()), ..Default::default() };
+    ensure!(s.count_audit(&by_actor).await? == 2);
+    let prefix = AuditFilter { action: Some("auth.".into()), ..Default::default() };
+    ensure!(s.count_audit(&prefix).await? == 2, "the prefix does not match auth_x");
+    let exact = AuditFilter { action: Some("auth_x".into()), ..Default::default() };
+    ensure!(s.count_audit(&exact).await? == 1, "_ is not a wildcard");
+    let future = AuditFilter { from_ts: Some(now_millis() + 60_000), ..Default::default() };
+    ensure!(s.count_audit(&future).await? == 0);
+    let window = AuditFilter { from_ts: Some(before), to_ts: Some(now_millis() + 1), ..Default::default() };
+    ensure!(s.count_audit(&window).await? == 4);
+    let status = s.verify_audit_chain().await?;
+    ensure!(status.is_intact() && status.entries_checked == 4);
+    Ok(())
+}
+
+/// What an attacker with direct database access does first.
+async fn drop_append_only_triggers(s: &SqlStore) -> Result<()> {
+    let sql = match s.backend() {
+        Backend::Sqlite => "DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete;",
+        Backend::Postgres => "DROP TRIGGER audit_log_no_update ON audit_log;",
+    };
+    s.execute_raw(sql).await?;
+    Ok(())
+}
+
+async fn ten_entries(s: &SqlStore) -> Result<()> {
+    for i in 0..10 {
+        s.append_audit(entry("admin", &format!("action.{i}"))).await?;
+    }
+    Ok(())
+}
+
+pub async fn audit_log_refuses_updates_and_deletes(s: &SqlStore) -> Result<()> {
+    ten_entries(s).await?;
+    ensure!(s.execute_raw("UPDATE audit_log SET target = 'x' WHERE seq = 2").await.is_err());
+    ensure!(s.execute_raw("DELETE FROM audit_log WHERE seq = 2").await.is_err());
+    ensure!(s.verify_audit_chain().await?.is_intact());
+    Ok(())
+}
+
+pub async fn an_edited_audit_entry_is_named(s: &SqlStore) -> Result<()> {
+    ten_entries(s).await?;
+    drop_append_only_triggers(s).await?;
+    s.execute_raw("UPDATE audit_log SET actor_name = 'someone' WHERE seq = 4").await?;
+    let status = s.verify_audit_chain().await?;
+    ensure!(status.problem == Some(ChainProblem::Changed { seq: 4 }), "{status:?}");
+    Ok(())
+}
+
+pub async fn a_deleted_audit_entry_is_named(s: &SqlStore) -> Result<()> {
+    ten_entries(s).await?;
+    drop_append_only_triggers(s).await?;
+    s.execute_raw("DELETE FROM audit_log WHERE seq = 6").await?;
+    let status = s.verify_audit_chain().await?;
+    ensure!(status.problem == Some(ChainProblem::Deleted { seq: 6 }), "{status:?}");
+    Ok(())
+}
+
+pub async fn reordered_audit_entries_are_named(s: &SqlStore) -> Result<()> {
+    ten_entries(s).await?;
+    drop_append_only_triggers(s).await?;
+    s.execute_raw(
+        "UPDATE audit_log SET seq = -1 WHERE seq = 3; \
+         UPDATE audit_log SET seq = 3 WHERE seq = 7; \
+         UPDATE audit_log SET seq = 7 WHERE seq = -1;",
+    )
+    .await?;
+    let status = s.verify_audit_chain().await?;
+    ensure!(
+        status.problem == Some(ChainProblem::Reordered { seq: 3, original_seq: 7 }),
+        "{status:?}"
+    );
+    Ok(())
+}
+
+pub async fn removing_the_newest_audit_entries_is_named(s: &SqlStore) -> Result<()> {
+    ten_entries(s).await?;
+    drop_append_only_triggers(s).await?;
+    s.execute_raw("DELETE FROM audit_log WHERE seq > 8").await?;
+    let status = s.verify_audit_chain().await?;
+    ensure!(
+        status.problem == Some(ChainProblem::TailDeleted { last_seq: 8, head_seq: 10 }),
+        "{status:?}"
+    );
+    Ok(())
+}
+
+pub async fn concurrent_audit_appends_keep_one_chain(s: &SqlStore) -> Result<()> {
+    let mut tasks = Vec::new();
+    for i in 0..24 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move { s.append_audit(entry("w", &format!("c.{i}"))).await }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    let status = s.verify_audit_chain().await?;
+    ensure!(status.is_intact() && status.entries_checked == 24, "{status:?}");
+    Ok(())
+}
+
+pub async fn injection_text_is_stored_as_text(s: &SqlStore) -> Result<()> {
+    let evil = "Robert'); DROP TABLE users;-- <script>alert(1)</script>";
+    let mut u = user("bobby", vec![Role::User], None);
+    u.display_name = evil.into();
+    let created = s.create_user(u).await?;
+    ensure!(s.user(created.id).await?.display_name == evil);
+    let lookup = s.user_by_name("x' OR '1'='1").await?;
+    ensure!(lookup.is_none());
+    s.append_audit(entry(evil, "user.create")).await?;
+    let f = AuditFilter { actor_name: Some(evil.into()), ..Default::default() };
+    ensure!(s.count_audit(&f).await? == 1);
+    ensure!(s.count_users().await? == 1, "the users table is still there");
+    Ok(())
+}
