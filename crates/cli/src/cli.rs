@@ -4,7 +4,11 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "hdos", version, about = "Regional health-data open-sharing platform")]
+#[command(
+    name = "hdos",
+    version,
+    about = "Regional health-data open-sharing platform"
+)]
 pub struct Cli {
     /// Configuration file (default: ./hdos.toml when present).
     #[arg(long, global = true)]
@@ -38,6 +42,19 @@ pub enum Command {
     Config(ConfigCommand),
     /// Run the whole platform on a fresh demo data dir with one account per role.
     Demo(ServeArgs),
+    /// Measure a capability end to end; prints one JSON line per figure.
+    Bench {
+        name: BenchName,
+        /// How many operations each figure measures.
+        #[arg(long, default_value_t = 10_000)]
+        rows: u64,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum BenchName {
+    /// Audit appends and verification, session lookups, on the configured metadata store.
+    Store,
 }
 
 #[derive(Debug, Args)]

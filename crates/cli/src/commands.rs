@@ -1,6 +1,7 @@
 //! One module per subcommand; `run` loads the configuration and dispatches.
 
 mod admin;
+mod bench;
 mod demo;
 mod serve;
 
@@ -35,6 +36,7 @@ pub async fn run(args: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo(_) => demo::demo(&cfg).await,
+        Command::Bench { name, rows } => bench::bench(&cfg, name, rows).await,
     }
 }
 

@@ -106,14 +106,18 @@ pub struct Overrides {
 
 impl Config {
     /// Loads the layers. A missing default `hdos.toml` is fine; a missing named file is not.
-    pub fn load(file: Option<&Path>, env: Env, flags: &Overrides) -> Result<Self, figment::Error> {
+    pub fn load(
+        file: Option<&Path>,
+        env: Env,
+        flags: &Overrides,
+    ) -> Result<Self, Box<figment::Error>> {
         let mut fig = Figment::from(Serialized::defaults(Config::default()));
         match file {
             Some(path) if !path.exists() => {
-                return Err(figment::Error::from(format!(
+                return Err(Box::new(figment::Error::from(format!(
                     "config file {} does not exist",
                     path.display()
-                )));
+                ))));
             }
             Some(path) => fig = fig.merge(Toml::file(path)),
             None => fig = fig.merge(Toml::file("hdos.toml")),
@@ -128,7 +132,7 @@ impl Config {
         if let Some(u) = &flags.store_url {
             fig = fig.merge(Serialized::default("store.url", u));
         }
-        fig.extract()
+        fig.extract().map_err(Box::new)
     }
 
     /// The environment layer: `HDOS__SECTION__KEY`.
@@ -169,6 +173,8 @@ impl Config {
 }
 
 #[cfg(test)]
+// figment's Jail closures return figment::Error itself.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
     use figment::Jail;
@@ -181,7 +187,7 @@ mod tests {
                 "data_dir = \"from-file\"\n[server]\nlisten = \"127.0.0.1:1111\"\nsession_idle_minutes = 5\n",
             )?;
             jail.set_env("HDOS__SERVER__LISTEN", "127.0.0.1:2222");
-            let cfg = Config::load(None, Config::env(), &Overrides::default())?;
+            let cfg = Config::load(None, Config::env(), &Overrides::default()).map_err(|e| *e)?;
             assert_eq!(cfg.data_dir, PathBuf::from("from-file"));
             assert_eq!(cfg.server.listen, "127.0.0.1:2222");
             assert_eq!(cfg.server.session_idle_minutes, 5);
@@ -190,7 +196,7 @@ mod tests {
                 listen: Some("127.0.0.1:3333".into()),
                 ..Default::default()
             };
-            let cfg = Config::load(None, Config::env(), &flags)?;
+            let cfg = Config::load(None, Config::env(), &flags).map_err(|e| *e)?;
             assert_eq!(cfg.server.listen, "127.0.0.1:3333");
             Ok(())
         });
@@ -217,7 +223,10 @@ mod tests {
                 .err()
                 .map(|e| e.to_string())
                 .unwrap_or_default();
-            assert!(err.contains("session_idle_minutes"), "{err}");
+            assert!(
+                err.to_lowercase().contains("server.session_idle_minutes"),
+                "{err}"
+            );
             Ok(())
         });
     }

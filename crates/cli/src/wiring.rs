@@ -8,9 +8,8 @@ use std::{path::Path, sync::Arc};
 
 /// Creates the data directory if needed and proves it is writable, with a clear error if not.
 pub fn ensure_data_dir(dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| {
-        format!("data directory {} cannot be created", dir.display())
-    })?;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("data directory {} cannot be created", dir.display()))?;
     let probe = dir.join(".hdos-write-probe");
     std::fs::write(&probe, b"ok")
         .and_then(|()| std::fs::remove_file(&probe))
@@ -28,17 +27,20 @@ pub async fn open_store(cfg: &Config) -> Result<Arc<dyn MetaStore>> {
         connect_attempts: cfg.store.connect_attempts,
         ..ConnectOptions::default()
     };
-    let store = SqlStore::connect(&url, &opts)
-        .await
-        .with_context(|| format!("opening the metadata store {}", hdos_store::redact_url(&url)))?;
+    let store = SqlStore::connect(&url, &opts).await.with_context(|| {
+        format!(
+            "opening the metadata store {}",
+            hdos_store::redact_url(&url)
+        )
+    })?;
     Ok(Arc::new(store))
 }
 
 pub fn open_lake(cfg: &Config) -> Result<Arc<Lake>> {
     let location = cfg.lake_location();
-    Ok(Arc::new(
-        Lake::open(&location).with_context(|| format!("opening the lake at {location}"))?,
-    ))
+    Ok(Arc::new(Lake::open(&location).with_context(|| {
+        format!("opening the lake at {location}")
+    })?))
 }
 
 pub fn master_key(cfg: &Config) -> Result<MasterKey> {

@@ -27,9 +27,9 @@ pub enum LakeError {
 impl LakeError {
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::InvalidLocation { .. } | Self::InvalidTableName { .. } | Self::MissingKey { .. } => {
-                ErrorKind::InvalidInput
-            }
+            Self::InvalidLocation { .. }
+            | Self::InvalidTableName { .. }
+            | Self::MissingKey { .. } => ErrorKind::InvalidInput,
             Self::TableNotFound(_) => ErrorKind::NotFound,
             Self::NotWritable { .. } => ErrorKind::Unavailable,
             Self::Delta { source, .. } => match source {

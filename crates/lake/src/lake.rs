@@ -2,13 +2,14 @@
 
 use crate::{LakeError, TableName};
 use deltalake::{
-    DeltaTable, DeltaTableBuilder, ObjectStore, Path,
+    DeltaTable, DeltaTableBuilder, Path,
     arrow::{datatypes::Schema as ArrowSchema, record_batch::RecordBatch},
     datafusion::prelude::SessionContext,
     kernel::{
         StructType, Transaction, engine::arrow_conversion::TryFromArrow,
         transaction::CommitProperties,
     },
+    logstore::object_store::ObjectStoreExt,
     protocol::SaveMode,
 };
 use futures::TryStreamExt;
@@ -46,7 +47,7 @@ pub struct TableVersion {
 
 impl Lake {
     /// Opens the lake at a local directory (created if missing) or at an object-store URL
-    /// (`file://`, `memory://`, or a scheme whose object store is compiled in).
+    /// (`file://`, or another scheme whose object store is compiled into deltalake).
     pub fn open(location: &str) -> Result<Self, LakeError> {
         let invalid = |reason: String| LakeError::InvalidLocation {
             location: location.to_owned(),
@@ -63,10 +64,10 @@ impl Lake {
             let abs = std::fs::canonicalize(location).map_err(|e| invalid(e.to_string()))?;
             Url::from_directory_path(&abs).map_err(|()| invalid("not an absolute path".into()))?
         };
-        if root.scheme() == "file" {
-            if let Ok(path) = root.to_file_path() {
-                std::fs::create_dir_all(&path).map_err(|e| invalid(e.to_string()))?;
-            }
+        if root.scheme() == "file"
+            && let Ok(path) = root.to_file_path()
+        {
+            std::fs::create_dir_all(&path).map_err(|e| invalid(e.to_string()))?;
         }
         Ok(Self { root })
     }
@@ -87,13 +88,13 @@ impl Lake {
     /// The table handle, loaded at its latest version if it exists.
     async fn handle(&self, name: &TableName) -> Result<DeltaTable, LakeError> {
         let url = self.table_url(name)?;
-        if url.scheme() == "file" {
-            if let Ok(path) = url.to_file_path() {
-                std::fs::create_dir_all(&path).map_err(|e| LakeError::NotWritable {
-                    location: path.display().to_string(),
-                    reason: e.to_string(),
-                })?;
-            }
+        if url.scheme() == "file"
+            && let Ok(path) = url.to_file_path()
+        {
+            std::fs::create_dir_all(&path).map_err(|e| LakeError::NotWritable {
+                location: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
         }
         DeltaTable::try_from_url(url)
             .await

@@ -59,7 +59,10 @@ mod tests {
 
     #[test]
     fn sql_names_flatten_the_path() -> Result<(), LakeError> {
-        assert_eq!(TableName::new("raw/his01/brxx")?.sql_name(), "raw_his01_brxx");
+        assert_eq!(
+            TableName::new("raw/his01/brxx")?.sql_name(),
+            "raw_his01_brxx"
+        );
         Ok(())
     }
 }

@@ -34,7 +34,10 @@ fn batch(rows: &[(&str, &str, &str, i64)]) -> Result<RecordBatch> {
 
 async fn count(lake: &Lake, t: &TableName) -> Result<i64> {
     let out = lake
-        .query(std::slice::from_ref(t), &format!("SELECT COUNT(*) AS n FROM {}", t.sql_name()))
+        .query(
+            std::slice::from_ref(t),
+            &format!("SELECT COUNT(*) AS n FROM {}", t.sql_name()),
+        )
         .await?;
     let col = out[0]
         .column(0)
@@ -56,8 +59,12 @@ async fn create_append_merge_query_and_history() -> Result<()> {
     lake.create_table(&t, &schema()).await?;
     assert!(lake.exists(&t).await?);
 
-    lake.append(&t, vec![batch(&[("H1", "p1", "张三", 1), ("H1", "p2", "李四", 2)])?], None)
-        .await?;
+    lake.append(
+        &t,
+        vec![batch(&[("H1", "p1", "张三", 1), ("H1", "p2", "李四", 2)])?],
+        None,
+    )
+    .await?;
     assert_eq!(count(&lake, &t).await?, 2);
 
     let stats = lake
@@ -125,7 +132,12 @@ async fn merge_without_the_key_column_is_refused() -> Result<()> {
     let t = TableName::new("std/patient")?;
     lake.create_table(&t, &schema()).await?;
     let err = lake
-        .merge(&t, vec![batch(&[("H1", "p1", "a", 1)])?], &["visit_id"], None)
+        .merge(
+            &t,
+            vec![batch(&[("H1", "p1", "a", 1)])?],
+            &["visit_id"],
+            None,
+        )
         .await
         .err();
     assert!(matches!(err, Some(LakeError::MissingKey { .. })), "{err:?}");
@@ -144,11 +156,17 @@ async fn missing_tables_and_bad_locations_are_named() -> Result<()> {
 
 #[tokio::test]
 async fn the_lake_works_on_an_object_store_url() -> Result<()> {
-    let lake = Lake::open("memory:///lake")?;
+    let dir = tempfile::tempdir()?;
+    let lake = Lake::open(&format!("file://{}/lake", dir.path().display()))?;
     let t = TableName::new("std/patient")?;
     lake.create_table(&t, &schema()).await?;
-    lake.append(&t, vec![batch(&[("H1", "p1", "a", 1)])?], None).await?;
+    lake.append(&t, vec![batch(&[("H1", "p1", "a", 1)])?], None)
+        .await?;
     assert_eq!(count(&lake, &t).await?, 1);
     lake.check_writable().await?;
+    // The same tables, opened again through the URL, are there.
+    let again = Lake::open(&format!("file://{}/lake/", dir.path().display()))?;
+    assert_eq!(count(&again, &t).await?, 1);
+    assert!(dir.path().join("lake/std/patient/_delta_log").is_dir());
     Ok(())
 }

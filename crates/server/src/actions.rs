@@ -1,9 +1,15 @@
 //! Audited actions shared by the JSON API and the pages: each validates its input, changes the
 //! store and writes the audit entry, so both surfaces behave the same.
 
-use crate::{auth::{self, Principal}, error::ApiError, state::AppState};
+use crate::{
+    auth::{self, Principal},
+    error::ApiError,
+    state::AppState,
+};
 use hdos_core::{ErrorKind, InstitutionId, Role, TokenId, UserId};
-use hdos_store::{ApiToken, Institution, NewInstitution, NewUser, Outcome, Secret, User, now_millis};
+use hdos_store::{
+    ApiToken, Institution, NewInstitution, NewUser, Outcome, Secret, User, now_millis,
+};
 use serde::Deserialize;
 
 /// A new account, as the admin enters it.
@@ -25,7 +31,11 @@ fn yes() -> bool {
     true
 }
 
-pub async fn create_user(app: &AppState, by: &Principal, req: CreateUser) -> Result<User, ApiError> {
+pub async fn create_user(
+    app: &AppState,
+    by: &Principal,
+    req: CreateUser,
+) -> Result<User, ApiError> {
     let institution_id = req.institution_id.map(InstitutionId);
     if let Some(id) = institution_id {
         app.store.institution(id).await?;
@@ -40,9 +50,16 @@ pub async fn create_user(app: &AppState, by: &Principal, req: CreateUser) -> Res
         must_change_password: req.must_change_password,
     };
     let result = app.store.create_user(new).await;
-    let outcome = if result.is_ok() { Outcome::Success } else { Outcome::Failure };
-    app.audit(by.actor().entry("user.create", &username, outcome, serde_json::json!({})))
-        .await;
+    let outcome = if result.is_ok() {
+        Outcome::Success
+    } else {
+        Outcome::Failure
+    };
+    app.audit(
+        by.actor()
+            .entry("user.create", &username, outcome, serde_json::json!({})),
+    )
+    .await;
     Ok(result?)
 }
 
@@ -53,11 +70,18 @@ pub async fn set_disabled(
     disabled: bool,
 ) -> Result<User, ApiError> {
     if disabled && id == by.user.id {
-        return Err(ApiError::new(ErrorKind::FailedPrecondition, "you cannot disable your own account"));
+        return Err(ApiError::new(
+            ErrorKind::FailedPrecondition,
+            "you cannot disable your own account",
+        ));
     }
     let user = app.store.user(id).await?;
     app.store.set_disabled(id, disabled).await?;
-    let action = if disabled { "user.disable" } else { "user.enable" };
+    let action = if disabled {
+        "user.disable"
+    } else {
+        "user.enable"
+    };
     app.audit_simple(&by.actor(), action, user.username.clone(), Outcome::Success)
         .await;
     Ok(app.store.user(id).await?)
@@ -91,9 +115,18 @@ pub async fn create_institution(
     };
     crate::validation::institution(&new)?;
     let result = app.store.create_institution(new.clone()).await;
-    let outcome = if result.is_ok() { Outcome::Success } else { Outcome::Failure };
-    app.audit(by.actor().entry("institution.create", &new.code, outcome, serde_json::json!({"name": new.name})))
-        .await;
+    let outcome = if result.is_ok() {
+        Outcome::Success
+    } else {
+        Outcome::Failure
+    };
+    app.audit(by.actor().entry(
+        "institution.create",
+        &new.code,
+        outcome,
+        serde_json::json!({"name": new.name}),
+    ))
+    .await;
     Ok(result?)
 }
 
@@ -123,7 +156,9 @@ pub async fn create_token(
     let owner = app.store.user(UserId(req.user_id)).await?;
     let expires_at = match req.expires_in_days {
         Some(d) if !(1..=3650).contains(&d) => {
-            return Err(ApiError::invalid("expires_in_days must be between 1 and 3650"));
+            return Err(ApiError::invalid(
+                "expires_in_days must be between 1 and 3650",
+            ));
         }
         Some(d) => Some(now_millis() + d * 86_400_000),
         None => None,
@@ -132,7 +167,13 @@ pub async fn create_token(
     let prefix: String = token.chars().take(auth::TOKEN_PREFIX.len() + 6).collect();
     let info = app
         .store
-        .create_api_token(owner.id, req.name.trim(), &auth::hash_token(&token), &prefix, expires_at)
+        .create_api_token(
+            owner.id,
+            req.name.trim(),
+            &auth::hash_token(&token),
+            &prefix,
+            expires_at,
+        )
         .await?;
     app.audit(by.actor().entry(
         "token.create",
@@ -144,7 +185,11 @@ pub async fn create_token(
     Ok(CreatedToken { token, info })
 }
 
-pub async fn revoke_token(app: &AppState, by: &Principal, id: TokenId) -> Result<ApiToken, ApiError> {
+pub async fn revoke_token(
+    app: &AppState,
+    by: &Principal,
+    id: TokenId,
+) -> Result<ApiToken, ApiError> {
     let info = app.store.revoke_api_token(id, now_millis()).await?;
     app.audit(by.actor().entry(
         "token.revoke",
@@ -170,14 +215,27 @@ pub async fn change_password(
     .await
     .map_err(|e| ApiError::new(ErrorKind::Internal, e.to_string()))?;
     if !ok {
-        app.audit(by.actor().entry("user.password", by.user.username.clone(), Outcome::Failure, serde_json::json!({"reason": "wrong current password"})))
-            .await;
-        return Err(ApiError::new(ErrorKind::Unauthenticated, "the current password is wrong"));
+        app.audit(by.actor().entry(
+            "user.password",
+            by.user.username.clone(),
+            Outcome::Failure,
+            serde_json::json!({"reason": "wrong current password"}),
+        ))
+        .await;
+        return Err(ApiError::new(
+            ErrorKind::Unauthenticated,
+            "the current password is wrong",
+        ));
     }
     app.store.set_password(by.user.id, &new).await?;
     // Every session of the account ends (a stolen cookie included); the caller logs in again.
     app.store.delete_user_sessions(by.user.id).await?;
-    app.audit_simple(&by.actor(), "user.password", by.user.username.clone(), Outcome::Success)
-        .await;
+    app.audit_simple(
+        &by.actor(),
+        "user.password",
+        by.user.username.clone(),
+        Outcome::Success,
+    )
+    .await;
     Ok(())
 }

@@ -141,7 +141,11 @@ pub enum Credentials {
     ExpiredSession,
 }
 
-pub async fn resolve(app: &AppState, headers: &HeaderMap, ip: &str) -> Result<Credentials, ApiError> {
+pub async fn resolve(
+    app: &AppState,
+    headers: &HeaderMap,
+    ip: &str,
+) -> Result<Credentials, ApiError> {
     let now = now_millis();
     if let Some(token) = bearer(headers) {
         let Some(t) = app.store.api_token_by_hash(&hash_token(token), now).await? else {
@@ -171,7 +175,9 @@ pub async fn resolve(app: &AppState, headers: &HeaderMap, ip: &str) -> Result<Cr
     }
     // Sliding idle expiry, never past the session's maximum age.
     let expires_at = (now + app.config.idle_ms()).min(session.created_at + app.config.max_ms());
-    app.store.touch_session(&token_hash, now, expires_at).await?;
+    app.store
+        .touch_session(&token_hash, now, expires_at)
+        .await?;
     Ok(Credentials::Valid(Box::new(Principal {
         user,
         via: Via::Session {
@@ -218,8 +224,13 @@ pub async fn login(
     let actor = Actor::anonymous(username, ip);
     let now = now_millis();
     if let Some(until) = app.store.login_locked_until(username).await? {
-        app.audit(actor.entry("auth.login", username, Outcome::Failure, serde_json::json!({"reason": "locked"})))
-            .await;
+        app.audit(actor.entry(
+            "auth.login",
+            username,
+            Outcome::Failure,
+            serde_json::json!({"reason": "locked"}),
+        ))
+        .await;
         return Ok(Err(LoginRefused::Locked { until }));
     }
     let user = app.store.user_by_name(username).await?;
@@ -240,14 +251,16 @@ pub async fn login(
                 .store
                 .record_login_failure(username, now, cfg.login_window_minutes * 60_000)
                 .await?;
-            let mut detail = serde_json::json!({"reason": "wrong_credentials", "failures": failures});
+            let mut detail =
+                serde_json::json!({"reason": "wrong_credentials", "failures": failures});
             let locked = failures >= cfg.login_max_failures;
             if locked {
                 let until = now + cfg.login_lockout_minutes * 60_000;
                 app.store.lock_login(username, until).await?;
                 detail["locked_until"] = until.into();
             }
-            app.audit(actor.entry("auth.login", username, Outcome::Failure, detail)).await;
+            app.audit(actor.entry("auth.login", username, Outcome::Failure, detail))
+                .await;
             return Ok(Err(if locked {
                 LoginRefused::Locked {
                     until: now + cfg.login_lockout_minutes * 60_000,
@@ -258,8 +271,13 @@ pub async fn login(
         }
     };
     if user.disabled {
-        app.audit(actor.entry("auth.login", username, Outcome::Failure, serde_json::json!({"reason": "disabled"})))
-            .await;
+        app.audit(actor.entry(
+            "auth.login",
+            username,
+            Outcome::Failure,
+            serde_json::json!({"reason": "disabled"}),
+        ))
+        .await;
         return Ok(Err(LoginRefused::Disabled));
     }
     app.store.clear_login_failures(username).await?;
@@ -272,13 +290,20 @@ pub async fn login(
         expires_at: now + app.config.idle_ms(),
         last_seen_at: now,
     };
-    app.store.create_session(&hash_token(&cookie_token), &session).await?;
+    app.store
+        .create_session(&hash_token(&cookie_token), &session)
+        .await?;
     let actor = Actor {
         id: Some(user.id),
         ..actor
     };
-    app.audit(actor.entry("auth.login", username, Outcome::Success, serde_json::json!({})))
-        .await;
+    app.audit(actor.entry(
+        "auth.login",
+        username,
+        Outcome::Success,
+        serde_json::json!({}),
+    ))
+    .await;
     Ok(Ok(NewSession {
         user,
         cookie_token,
@@ -288,15 +313,19 @@ pub async fn login(
 }
 
 /// An argon2id hash of a random string nobody knows, used only to spend the same time.
-const DUMMY_HASH: &str =
-    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0bHKAqfmrR4q8A2gm0k/RVEwbfqlpr3hgwcgvW+F4x8";
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0bHKAqfmrR4q8A2gm0k/RVEwbfqlpr3hgwcgvW+F4x8";
 
 /// Ends the caller's session (sessions only; tokens are revoked instead).
 pub async fn logout(app: &AppState, principal: &Principal) -> Result<(), ApiError> {
     if let Via::Session { token_hash, .. } = &principal.via {
         app.store.delete_session(token_hash).await?;
     }
-    app.audit_simple(&principal.actor(), "auth.logout", principal.user.username.clone(), Outcome::Success)
-        .await;
+    app.audit_simple(
+        &principal.actor(),
+        "auth.logout",
+        principal.user.username.clone(),
+        Outcome::Success,
+    )
+    .await;
     Ok(())
 }

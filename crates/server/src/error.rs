@@ -55,7 +55,10 @@ impl ApiError {
         Self::new(ErrorKind::Forbidden, "your role may not use this route")
     }
     pub fn unauthenticated() -> Self {
-        Self::new(ErrorKind::Unauthenticated, "log in or present a valid API token")
+        Self::new(
+            ErrorKind::Unauthenticated,
+            "log in or present a valid API token",
+        )
     }
 }
 
@@ -74,7 +77,11 @@ macro_rules! from_crate_error {
         }
     )*};
 }
-from_crate_error!(hdos_store::StoreError, hdos_lake::LakeError, hdos_core::CoreError);
+from_crate_error!(
+    hdos_store::StoreError,
+    hdos_lake::LakeError,
+    hdos_core::CoreError
+);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -151,7 +158,10 @@ pub fn render(status: StatusCode, page: &impl askama::Template) -> Response {
         Err(e) => {
             let error_id = uuid::Uuid::new_v4().to_string();
             tracing::error!(%error_id, error = %e, "template rendering failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, format!("internal error {error_id}"))
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("internal error {error_id}"),
+            )
                 .into_response()
         }
     }

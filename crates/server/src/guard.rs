@@ -49,14 +49,14 @@ pub async fn guard(State(g): State<Guard>, req: Request, next: Next) -> Response
         tracing::error!(method = %req.method(), uri = %req.uri(), "route has no declared policy; refused");
         return ApiError::forbidden().into_response();
     };
-    match check(&g.app, &entry, t, req).await {
+    match authorize(&g.app, &entry, t, req).await {
         Ok(req) => next.run(req).await,
         Err(refusal) => refusal,
     }
 }
 
 /// Returns the request (with the principal attached) or the refusal to send.
-async fn check(
+async fn authorize(
     app: &AppState,
     entry: &RouteEntry,
     t: T,
@@ -99,7 +99,7 @@ async fn check(
             return Err(unauthenticated(entry, &req, false));
         };
         if !entry.policy.allows(p.roles()) {
-            return Err(deny(app, p, &req, entry, t, "role").await);
+            return Err(deny(app, p, target_of(&req), entry, t, "role").await);
         }
         if entry.policy.scoped_for(p.roles()) {
             let (req_parts, body) = req.into_parts();
@@ -116,7 +116,7 @@ async fn check(
                 });
             let req = Request::from_parts(parts, body);
             if own.is_none() || named != own {
-                return Err(deny(app, p, &req, entry, t, "institution scope").await);
+                return Err(deny(app, p, target_of(&req), entry, t, "institution scope").await);
             }
             return finish(app, entry, t, req, principal).await;
         }
@@ -172,7 +172,7 @@ fn unauthenticated(entry: &RouteEntry, req: &Request, expired: bool) -> Response
 async fn deny(
     app: &AppState,
     p: &Principal,
-    req: &Request,
+    target: String,
     entry: &RouteEntry,
     t: T,
     reason: &str,
@@ -180,7 +180,7 @@ async fn deny(
     app.metrics.access_denied.inc();
     app.audit(p.actor().entry(
         "access.denied",
-        format!("{} {}", req.method(), req.uri().path()),
+        target,
         Outcome::Denied,
         serde_json::json!({"reason": reason, "route": entry.path}),
     ))
@@ -189,6 +189,11 @@ async fn deny(
         Surface::Api => ApiError::forbidden().into_response(),
         Surface::Page => PageError::new(t, ApiError::forbidden()).into_response(),
     }
+}
+
+/// How the audit log names a request: method and path, without the query.
+fn target_of(req: &Request) -> String {
+    format!("{} {}", req.method(), req.uri().path())
 }
 
 fn is_state_changing(m: &Method) -> bool {
@@ -216,7 +221,8 @@ async fn check_csrf(
         None => auth::cookie(req.headers(), CSRF_COOKIE),
     };
     let (presented, req) = presented_csrf(req, app.config.body_limit_bytes).await?;
-    let ok = matches!((&expected, &presented), (Some(e), Some(p)) if !e.is_empty() && constant_eq(e, p));
+    let ok =
+        matches!((&expected, &presented), (Some(e), Some(p)) if !e.is_empty() && constant_eq(e, p));
     if ok {
         return Ok(req);
     }
@@ -232,8 +238,13 @@ async fn check_csrf(
     .await;
     let message = t.get("error.csrf");
     Err(match entry.surface {
-        Surface::Api => ApiError::new(ErrorKind::Forbidden, "missing or wrong CSRF token").into_response(),
-        Surface::Page => (StatusCode::FORBIDDEN, PageError::new(t, ApiError::new(ErrorKind::Forbidden, message)))
+        Surface::Api => {
+            ApiError::new(ErrorKind::Forbidden, "missing or wrong CSRF token").into_response()
+        }
+        Surface::Page => (
+            StatusCode::FORBIDDEN,
+            PageError::new(t, ApiError::new(ErrorKind::Forbidden, message)),
+        )
             .into_response(),
     })
 }
@@ -271,8 +282,7 @@ async fn presented_csrf(req: Request, limit: usize) -> Result<(Option<String>, R
 
 fn constant_eq(a: &str, b: &str) -> bool {
     a.len() == b.len()
-        && a
-            .bytes()
+        && a.bytes()
             .zip(b.bytes())
             .fold(0u8, |acc, (x, y)| acc | (x ^ y))
             == 0

@@ -38,8 +38,14 @@ pub fn common(router: Router, cfg: &ServerConfig) -> Router {
         (header::X_FRAME_OPTIONS, "DENY"),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::REFERRER_POLICY, "no-referrer"),
-        (HeaderName::from_static("permissions-policy"), "camera=(), microphone=(), geolocation=()"),
-        (HeaderName::from_static("cross-origin-opener-policy"), "same-origin"),
+        (
+            HeaderName::from_static("permissions-policy"),
+            "camera=(), microphone=(), geolocation=()",
+        ),
+        (
+            HeaderName::from_static("cross-origin-opener-policy"),
+            "same-origin",
+        ),
     ];
     let mut router = router
         .layer(CompressionLayer::new())
@@ -56,16 +62,14 @@ pub fn common(router: Router, cfg: &ServerConfig) -> Router {
         ));
     }
     router
-        .layer(
-            TraceLayer::new_for_http().make_span_with(|req: &Request| {
-                let request_id = req
-                    .headers()
-                    .get(&REQUEST_ID)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("-");
-                tracing::info_span!("http", method = %req.method(), uri = %req.uri().path(), request_id)
-            }),
-        )
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let request_id = req
+                .headers()
+                .get(&REQUEST_ID)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
+            tracing::info_span!("http", method = %req.method(), uri = %req.uri().path(), request_id)
+        }))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
 }
@@ -93,7 +97,10 @@ pub async fn track(State(app): State<AppState>, req: Request, next: Next) -> Res
 }
 
 pub async fn not_found(req: Request) -> Response {
-    let err = ApiError::new(ErrorKind::NotFound, format!("no route for {}", req.uri().path()));
+    let err = ApiError::new(
+        ErrorKind::NotFound,
+        format!("no route for {}", req.uri().path()),
+    );
     if req.uri().path().starts_with("/api/") {
         err.into_response()
     } else {

@@ -37,28 +37,68 @@ pub fn routes() -> Routes {
         .get("/healthz", Policy::PUBLIC, Api, api::health::healthz)
         .get("/readyz", Policy::PUBLIC, Api, api::health::readyz)
         .get("/metrics", Policy::PUBLIC, Api, api::health::metrics)
-        .get("/api/openapi.json", Policy::PUBLIC, Api, api::openapi::serve)
+        .get(
+            "/api/openapi.json",
+            Policy::PUBLIC,
+            Api,
+            api::openapi::serve,
+        )
         .get("/assets/style.css", Policy::PUBLIC, Page, ui::assets::style)
         .get("/assets/app.js", Policy::PUBLIC, Page, ui::assets::script)
         // Authentication.
         .post("/api/v1/auth/login", Policy::PUBLIC, Api, api::auth::login)
-        .post("/api/v1/auth/logout", Policy::AUTHENTICATED, Api, api::auth::logout)
+        .post(
+            "/api/v1/auth/logout",
+            Policy::AUTHENTICATED,
+            Api,
+            api::auth::logout,
+        )
         .get("/api/v1/me", Policy::AUTHENTICATED, Api, api::auth::me)
-        .post("/api/v1/me/password", Policy::AUTHENTICATED, Api, api::auth::change_password)
+        .post(
+            "/api/v1/me/password",
+            Policy::AUTHENTICATED,
+            Api,
+            api::auth::change_password,
+        )
         .get("/login", Policy::PUBLIC, Page, ui::login::show)
         .post("/login", Policy::PUBLIC, Page, ui::login::submit)
         .post("/logout", Policy::AUTHENTICATED, Page, ui::login::logout)
         .get("/lang/{code}", Policy::PUBLIC, Page, ui::login::switch_lang)
-        .get("/account/password", Policy::AUTHENTICATED, Page, ui::password::show)
-        .post("/account/password", Policy::AUTHENTICATED, Page, ui::password::submit)
+        .get(
+            "/account/password",
+            Policy::AUTHENTICATED,
+            Page,
+            ui::password::show,
+        )
+        .post(
+            "/account/password",
+            Policy::AUTHENTICATED,
+            Page,
+            ui::password::submit,
+        )
         .get("/", Policy::AUTHENTICATED, Page, ui::home::home)
         // Administration.
         .get("/api/v1/users", ADMIN, Api, api::users::list)
         .post("/api/v1/users", ADMIN, Api, api::users::create)
-        .post("/api/v1/users/{id}/disable", ADMIN, Api, api::users::disable)
+        .post(
+            "/api/v1/users/{id}/disable",
+            ADMIN,
+            Api,
+            api::users::disable,
+        )
         .post("/api/v1/users/{id}/enable", ADMIN, Api, api::users::enable)
-        .get("/api/v1/institutions", Policy::roles(&[Admin, Manager]), Api, api::institutions::list)
-        .post("/api/v1/institutions", ADMIN, Api, api::institutions::create)
+        .get(
+            "/api/v1/institutions",
+            Policy::roles(&[Admin, Manager]),
+            Api,
+            api::institutions::list,
+        )
+        .post(
+            "/api/v1/institutions",
+            ADMIN,
+            Api,
+            api::institutions::create,
+        )
         .get(
             "/api/v1/institutions/{id}",
             Policy::roles(&[Admin, Manager, Provider]).own_institution(),
@@ -68,15 +108,50 @@ pub fn routes() -> Routes {
         .get("/api/v1/tokens", ADMIN, Api, api::tokens::list)
         .post("/api/v1/tokens", ADMIN, Api, api::tokens::create)
         .delete("/api/v1/tokens/{id}", ADMIN, Api, api::tokens::revoke)
-        .get("/admin/users", nav::policy_of("/admin/users"), Page, ui::admin::users)
+        .get(
+            "/admin/users",
+            nav::policy_of("/admin/users"),
+            Page,
+            ui::admin::users,
+        )
         .post("/admin/users", ADMIN, Page, ui::admin::create_user)
-        .post("/admin/users/{id}/disable", ADMIN, Page, ui::admin::disable_user)
-        .post("/admin/users/{id}/enable", ADMIN, Page, ui::admin::enable_user)
-        .get("/admin/institutions", nav::policy_of("/admin/institutions"), Page, ui::admin::institutions)
-        .post("/admin/institutions", ADMIN, Page, ui::admin::create_institution)
-        .get("/admin/tokens", nav::policy_of("/admin/tokens"), Page, ui::admin::tokens)
+        .post(
+            "/admin/users/{id}/disable",
+            ADMIN,
+            Page,
+            ui::admin::disable_user,
+        )
+        .post(
+            "/admin/users/{id}/enable",
+            ADMIN,
+            Page,
+            ui::admin::enable_user,
+        )
+        .get(
+            "/admin/institutions",
+            nav::policy_of("/admin/institutions"),
+            Page,
+            ui::admin::institutions,
+        )
+        .post(
+            "/admin/institutions",
+            ADMIN,
+            Page,
+            ui::admin::create_institution,
+        )
+        .get(
+            "/admin/tokens",
+            nav::policy_of("/admin/tokens"),
+            Page,
+            ui::admin::tokens,
+        )
         .post("/admin/tokens", ADMIN, Page, ui::admin::create_token)
-        .post("/admin/tokens/{id}/revoke", ADMIN, Page, ui::admin::revoke_token)
+        .post(
+            "/admin/tokens/{id}/revoke",
+            ADMIN,
+            Page,
+            ui::admin::revoke_token,
+        )
         // Audit.
         .get("/api/v1/audit", AUDITOR, Api, api::audit::list)
         .get("/api/v1/audit/verify", AUDITOR, Api, api::audit::verify)

@@ -29,8 +29,19 @@ impl Metrics {
         let access_denied = IntCounter::new("access_denied_total", "Requests denied by policy");
         let audit_entries = IntCounter::new("audit_entries_total", "Audit entries written");
         // The names and labels above are constants; constructing them cannot fail.
-        let (Ok(http_requests), Ok(http_duration), Ok(login_failures), Ok(access_denied), Ok(audit_entries)) =
-            (http_requests, http_duration, login_failures, access_denied, audit_entries)
+        let (
+            Ok(http_requests),
+            Ok(http_duration),
+            Ok(login_failures),
+            Ok(access_denied),
+            Ok(audit_entries),
+        ) = (
+            http_requests,
+            http_duration,
+            login_failures,
+            access_denied,
+            audit_entries,
+        )
         else {
             unreachable!("metric definitions are constant and valid")
         };

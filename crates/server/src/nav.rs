@@ -33,20 +33,86 @@ const fn section(
 }
 
 pub const SECTIONS: &[Section] = &[
-    section("nav.integration", "nav.collection", "/integration/collection", &[Manager, Provider], false),
-    section("nav.integration", "nav.monitoring", "/integration/monitoring", &[Manager, Provider], false),
-    section("nav.integration", "nav.quality", "/integration/quality", &[Manager, Provider], false),
-    section("nav.assets", "nav.catalog", "/assets/catalog", &[Manager], false),
-    section("nav.assets", "nav.classification", "/assets/classification", &[Manager], false),
-    section("nav.assets", "nav.recognition", "/assets/recognition", &[Manager], false),
-    section("nav.assets", "nav.products", "/assets/products", &[Manager], false),
-    section("nav.market", "nav.market", "/market", &[Manager, User], false),
-    section("nav.applications", "nav.applications", "/applications", &[Manager, User], false),
-    section("nav.analysis", "nav.analysis", "/analysis", &[Manager, User], false),
+    section(
+        "nav.integration",
+        "nav.collection",
+        "/integration/collection",
+        &[Manager, Provider],
+        false,
+    ),
+    section(
+        "nav.integration",
+        "nav.monitoring",
+        "/integration/monitoring",
+        &[Manager, Provider],
+        false,
+    ),
+    section(
+        "nav.integration",
+        "nav.quality",
+        "/integration/quality",
+        &[Manager, Provider],
+        false,
+    ),
+    section(
+        "nav.assets",
+        "nav.catalog",
+        "/assets/catalog",
+        &[Manager],
+        false,
+    ),
+    section(
+        "nav.assets",
+        "nav.classification",
+        "/assets/classification",
+        &[Manager],
+        false,
+    ),
+    section(
+        "nav.assets",
+        "nav.recognition",
+        "/assets/recognition",
+        &[Manager],
+        false,
+    ),
+    section(
+        "nav.assets",
+        "nav.products",
+        "/assets/products",
+        &[Manager],
+        false,
+    ),
+    section(
+        "nav.market",
+        "nav.market",
+        "/market",
+        &[Manager, User],
+        false,
+    ),
+    section(
+        "nav.applications",
+        "nav.applications",
+        "/applications",
+        &[Manager, User],
+        false,
+    ),
+    section(
+        "nav.analysis",
+        "nav.analysis",
+        "/analysis",
+        &[Manager, User],
+        false,
+    ),
     section("nav.sandbox", "nav.sandbox", "/sandbox", &[User], false),
     section("nav.audit", "nav.audit", "/audit", &[Auditor], true),
     section("nav.admin", "nav.users", "/admin/users", &[Admin], true),
-    section("nav.admin", "nav.institutions", "/admin/institutions", &[Admin], true),
+    section(
+        "nav.admin",
+        "nav.institutions",
+        "/admin/institutions",
+        &[Admin],
+        true,
+    ),
     section("nav.admin", "nav.tokens", "/admin/tokens", &[Admin], true),
 ];
 
@@ -105,9 +171,16 @@ mod tests {
     fn each_role_sees_its_own_sections() {
         let t = T::new(Lang::Zh);
         let labels = |r: Role| -> Vec<&str> {
-            for_roles(t, &[r], "/").into_iter().flat_map(|g| g.items).map(|i| i.href).collect()
+            for_roles(t, &[r], "/")
+                .into_iter()
+                .flat_map(|g| g.items)
+                .map(|i| i.href)
+                .collect()
         };
-        assert_eq!(labels(Admin), ["/admin/users", "/admin/institutions", "/admin/tokens"]);
+        assert_eq!(
+            labels(Admin),
+            ["/admin/users", "/admin/institutions", "/admin/tokens"]
+        );
         assert_eq!(labels(Auditor), ["/audit"]);
         assert!(labels(User).contains(&"/sandbox"));
         assert!(!labels(Provider).contains(&"/assets/catalog"));

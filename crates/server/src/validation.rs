@@ -3,17 +3,15 @@
 use crate::error::ApiError;
 use hdos_store::NewInstitution;
 
-pub const GRADES: &[&str] = &["三级", "二级", "一级", "未定级"];
-pub const KINDS: &[&str] = &[
-    "综合医院",
-    "中医医院",
-    "专科医院",
-    "妇幼保健院",
-    "社区卫生服务中心",
-    "乡镇卫生院",
-    "村卫生室",
-    "疾控中心",
-];
+/// The allowed codes of a field of the regional standard's `institution` dataset.
+pub fn institution_domain(field: &str) -> Vec<String> {
+    hdos_core::standard::Standard::builtin()
+        .ok()
+        .and_then(|s| s.dataset("institution"))
+        .and_then(|d| d.field(field))
+        .map(|f| f.domain.iter().map(|c| c.code.clone()).collect())
+        .unwrap_or_default()
+}
 
 /// A unified social credit code: 18 characters of digits and upper-case letters.
 fn is_credit_code(code: &str) -> bool {
@@ -33,19 +31,14 @@ pub fn institution(i: &NewInstitution) -> Result<(), ApiError> {
     if i.name.is_empty() || i.name.chars().count() > 100 {
         return Err(ApiError::invalid("name must have 1–100 characters"));
     }
-    if !GRADES.contains(&i.grade.as_str()) {
-        return Err(ApiError::invalid(format!(
-            "grade `{}` is not one of {}",
-            i.grade,
-            GRADES.join(", ")
-        )));
-    }
-    if !KINDS.contains(&i.kind.as_str()) {
-        return Err(ApiError::invalid(format!(
-            "kind `{}` is not one of {}",
-            i.kind,
-            KINDS.join(", ")
-        )));
+    for (field, value) in [("grade", &i.grade), ("kind", &i.kind)] {
+        let allowed = institution_domain(field);
+        if !allowed.contains(value) {
+            return Err(ApiError::invalid(format!(
+                "{field} `{value}` is not one of {}",
+                allowed.join(", ")
+            )));
+        }
     }
     hdos_core::validate::region::validate_region_code(&i.region_code)
         .map_err(|e| ApiError::invalid(format!("region_code: {e}")))?;

@@ -7,7 +7,10 @@ use crate::common::{PASSWORD, TestApp, username};
 use anyhow::{Context, Result, bail, ensure};
 use fantoccini::{Client, ClientBuilder, Locator};
 use hdos_core::Role;
-use hdos_server::{i18n::{Lang, T}, nav};
+use hdos_server::{
+    i18n::{Lang, T},
+    nav,
+};
 use std::{process::Stdio, time::Duration};
 
 fn executable(var: &str, default: &str) -> Option<String> {
@@ -39,7 +42,10 @@ async fn start_driver(chromedriver: &str) -> Result<(Driver, u16)> {
         .context("starting chromedriver")?;
     let driver = Driver(child);
     for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
             return Ok((driver, port));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -55,10 +61,14 @@ async fn browser(port: u16, chromium: &str, profile: &std::path::Path) -> Result
             "binary": chromium,
             "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                      "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                     "--disable-dev-shm-usage", format!("--user-data-dir={}", profile.display())]
+                     "--disable-dev-shm-usage", "--lang=zh-CN", format!("--user-data-dir={}", profile.display())],
+            // A browser set to Chinese, as the platform's users have.
+            "prefs": {"intl.accept_languages": "zh-CN,zh"}
         }),
     );
-    Ok(ClientBuilder::rustls()?
+    // Plain HTTP to a driver on loopback: no TLS stack needed.
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    Ok(ClientBuilder::new(connector)
         .capabilities(caps)
         .connect(&format!("http://127.0.0.1:{port}"))
         .await?)
@@ -74,8 +84,14 @@ async fn nav_links(c: &Client) -> Result<Vec<String>> {
 
 async fn log_in(c: &Client, base: &str, role: Role) -> Result<()> {
     c.goto(&format!("{base}/login")).await?;
-    c.find(Locator::Id("username")).await?.send_keys(&username(role)).await?;
-    c.find(Locator::Id("password")).await?.send_keys(PASSWORD).await?;
+    c.find(Locator::Id("username"))
+        .await?
+        .send_keys(&username(role))
+        .await?;
+    c.find(Locator::Id("password"))
+        .await?
+        .send_keys(PASSWORD)
+        .await?;
     c.find(Locator::Id("login-submit")).await?.click().await?;
     c.wait().for_element(Locator::Id("nav")).await?;
     Ok(())
@@ -113,18 +129,28 @@ async fn each_role_logs_in_sees_its_navigation_and_switches_language() -> Result
                 .map(|i| i.href.to_owned())
                 .collect();
             let seen = nav_links(&c).await?;
-            ensure!(seen == expected, "{role}: saw {seen:?}, expected {expected:?}");
+            ensure!(
+                seen == expected,
+                "{role}: saw {seen:?}, expected {expected:?}"
+            );
             let html_lang = c.find(Locator::Css("html")).await?.attr("lang").await?;
-            ensure!(html_lang.as_deref() == Some("zh-CN"), "{role}: {html_lang:?}");
+            ensure!(
+                html_lang.as_deref() == Some("zh-CN"),
+                "{role}: {html_lang:?}"
+            );
             let home = c.find(Locator::Css("#nav a.home")).await?.text().await?;
             ensure!(home == "首页", "{role}: {home}");
             c.find(Locator::Id("lang-switch")).await?.click().await?;
-            c.wait().for_element(Locator::Css("html[lang='en']")).await?;
+            c.wait()
+                .for_element(Locator::Css("html[lang='en']"))
+                .await?;
             let home = c.find(Locator::Css("#nav a.home")).await?.text().await?;
             ensure!(home == "Home", "{role}: {home}");
             // Back to Chinese for the next role, then log out.
             c.find(Locator::Id("lang-switch")).await?.click().await?;
-            c.wait().for_element(Locator::Css("html[lang='zh-CN']")).await?;
+            c.wait()
+                .for_element(Locator::Css("html[lang='zh-CN']"))
+                .await?;
             c.find(Locator::Id("logout")).await?.click().await?;
             c.wait().for_element(Locator::Id("login-form")).await?;
         }

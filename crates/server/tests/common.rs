@@ -9,7 +9,9 @@ use axum::{
 use hdos_core::{InstitutionId, Role};
 use hdos_lake::Lake;
 use hdos_server::{AppState, ServerConfig, auth};
-use hdos_store::{ConnectOptions, MetaStore, NewInstitution, NewUser, Secret, Session, SqlStore, User, now_millis};
+use hdos_store::{
+    ConnectOptions, MetaStore, NewInstitution, NewUser, Secret, Session, SqlStore, User, now_millis,
+};
 use http_body_util::BodyExt;
 use std::sync::Arc;
 use tower::ServiceExt;
@@ -43,10 +45,17 @@ impl TestApp {
     pub async fn with_config(config: ServerConfig) -> Result<Self> {
         let dir = tempfile::tempdir()?;
         let url = format!("sqlite://{}", dir.path().join("hdos.db").display());
-        let store: Arc<dyn MetaStore> = Arc::new(SqlStore::connect(&url, &ConnectOptions::default()).await?);
+        let store: Arc<dyn MetaStore> =
+            Arc::new(SqlStore::connect(&url, &ConnectOptions::default()).await?);
         let lake = Arc::new(Lake::open(&dir.path().join("lake").display().to_string())?);
-        let hospital = store.create_institution(inst("12330000TEST00001A")).await?.id;
-        let other_hospital = store.create_institution(inst("12330000TEST00002B")).await?.id;
+        let hospital = store
+            .create_institution(inst("12330000TEST00001A"))
+            .await?
+            .id;
+        let other_hospital = store
+            .create_institution(inst("12330000TEST00002B"))
+            .await?
+            .id;
         for role in Role::ALL {
             store
                 .create_user(NewUser {
@@ -87,10 +96,19 @@ impl TestApp {
             .store
             .create_session(
                 &auth::hash_token(&token),
-                &Session { user_id: user.id, csrf_token: csrf.clone(), created_at: now, expires_at: now + 600_000, last_seen_at: now },
+                &Session {
+                    user_id: user.id,
+                    csrf_token: csrf.clone(),
+                    created_at: now,
+                    expires_at: now + 600_000,
+                    last_seen_at: now,
+                },
             )
             .await?;
-        Ok(Login { cookie: format!("{}={token}", auth::SESSION_COOKIE), csrf })
+        Ok(Login {
+            cookie: format!("{}={token}", auth::SESSION_COOKIE),
+            csrf,
+        })
     }
 
     pub async fn send(&self, req: Request<Body>) -> Result<Response<Body>> {
@@ -116,19 +134,31 @@ pub fn get(path: &str, login: Option<&Login>) -> Request<Body> {
     b.body(Body::empty()).unwrap_or_default()
 }
 
-pub fn json(method: Method, path: &str, login: Option<&Login>, body: serde_json::Value) -> Request<Body> {
+pub fn json(
+    method: Method,
+    path: &str,
+    login: Option<&Login>,
+    body: serde_json::Value,
+) -> Request<Body> {
     let mut b = Request::builder()
         .method(method)
         .uri(path)
         .header(header::CONTENT_TYPE, "application/json");
     if let Some(l) = login {
-        b = b.header(header::COOKIE, &l.cookie).header("x-csrf-token", &l.csrf);
+        b = b
+            .header(header::COOKIE, &l.cookie)
+            .header("x-csrf-token", &l.csrf);
     }
     b.body(Body::from(body.to_string())).unwrap_or_default()
 }
 
 /// A URL-encoded form post; `csrf` is the `_csrf` field to send (None: leave it out).
-pub fn form(path: &str, login: Option<&Login>, csrf: Option<&str>, fields: &[(&str, &str)]) -> Request<Body> {
+pub fn form(
+    path: &str,
+    login: Option<&Login>,
+    csrf: Option<&str>,
+    fields: &[(&str, &str)],
+) -> Request<Body> {
     let mut s = url::form_urlencoded::Serializer::new(String::new());
     if let Some(c) = csrf {
         s.append_pair("_csrf", c);
@@ -176,6 +206,13 @@ pub fn set_cookie(resp: &Response<Body>, name: &str) -> Option<String> {
 
 /// Audit entries with this action.
 pub async fn audited(app: &TestApp, action: &str) -> Result<Vec<hdos_store::AuditEntry>> {
-    let f = hdos_store::AuditFilter { action: Some(action.into()), ..Default::default() };
-    Ok(app.state.store.list_audit(&f, hdos_store::Page::new(500, 0)).await?)
+    let f = hdos_store::AuditFilter {
+        action: Some(action.into()),
+        ..Default::default()
+    };
+    Ok(app
+        .state
+        .store
+        .list_audit(&f, hdos_store::Page::new(500, 0))
+        .await?)
 }

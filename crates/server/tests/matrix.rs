@@ -28,7 +28,13 @@ async fn concrete_path(app: &TestApp, path: &str) -> Result<String> {
     let token = app
         .state
         .store
-        .create_api_token(victim.id, "victim", &uuid::Uuid::new_v4().to_string(), "hdos_v", None)
+        .create_api_token(
+            victim.id,
+            "victim",
+            &uuid::Uuid::new_v4().to_string(),
+            "hdos_v",
+            None,
+        )
         .await?;
     let id = if path.starts_with("/api/v1/institutions") {
         app.hospital.0
@@ -37,7 +43,9 @@ async fn concrete_path(app: &TestApp, path: &str) -> Result<String> {
     } else {
         victim.id.0
     };
-    Ok(path.replace("{id}", &id.to_string()).replace("{code}", "en"))
+    Ok(path
+        .replace("{id}", &id.to_string())
+        .replace("{code}", "en"))
 }
 
 fn request(method: &Method, path: &str, surface: Surface, login: Option<&Login>) -> Request<Body> {
@@ -70,7 +78,9 @@ async fn every_route_allows_exactly_the_roles_its_policy_names() -> Result<()> {
     for entry in routes.entries() {
         let path = concrete_path(&app, entry.path).await?;
         // Nobody logged in.
-        let resp = app.send(request(&entry.method, &path, entry.surface, None)).await?;
+        let resp = app
+            .send(request(&entry.method, &path, entry.surface, None))
+            .await?;
         let status = resp.status();
         let public = entry.policy.access == Access::Public;
         let refused_anon = match entry.surface {
@@ -85,7 +95,10 @@ async fn every_route_allows_exactly_the_roles_its_policy_names() -> Result<()> {
             }
         };
         if public == refused_anon || status == StatusCode::FORBIDDEN && !public {
-            failures.push(format!("{} {} anonymous: {status}", entry.method, entry.path));
+            failures.push(format!(
+                "{} {} anonymous: {status}",
+                entry.method, entry.path
+            ));
         }
         checked += 1;
         for role in Role::ALL {
@@ -106,8 +119,15 @@ async fn every_route_allows_exactly_the_roles_its_policy_names() -> Result<()> {
             checked += 1;
         }
     }
-    ensure!(failures.is_empty(), "matrix failures:\n{}", failures.join("\n"));
-    ensure!(checked >= 6 * 40, "only {checked} checks: were routes lost?");
+    ensure!(
+        failures.is_empty(),
+        "matrix failures:\n{}",
+        failures.join("\n")
+    );
+    ensure!(
+        checked >= 6 * 40,
+        "only {checked} checks: were routes lost?"
+    );
     let denied = crate::common::audited(&app, "access.denied").await?;
     ensure!(!denied.is_empty(), "denials are audited");
     Ok(())
@@ -118,16 +138,29 @@ async fn a_provider_sees_only_its_own_institution() -> Result<()> {
     let app = TestApp::new().await?;
     let login = app.session(Role::Provider).await?;
     let own = app
-        .send(get(&format!("/api/v1/institutions/{}", app.hospital.0), Some(&login)))
+        .send(get(
+            &format!("/api/v1/institutions/{}", app.hospital.0),
+            Some(&login),
+        ))
         .await?;
     ensure!(own.status() == StatusCode::OK, "{}", own.status());
     let other = app
-        .send(get(&format!("/api/v1/institutions/{}", app.other_hospital.0), Some(&login)))
+        .send(get(
+            &format!("/api/v1/institutions/{}", app.other_hospital.0),
+            Some(&login),
+        ))
         .await?;
-    ensure!(other.status() == StatusCode::FORBIDDEN, "{}", other.status());
+    ensure!(
+        other.status() == StatusCode::FORBIDDEN,
+        "{}",
+        other.status()
+    );
     let manager = app.session(Role::Manager).await?;
     let any = app
-        .send(get(&format!("/api/v1/institutions/{}", app.other_hospital.0), Some(&manager)))
+        .send(get(
+            &format!("/api/v1/institutions/{}", app.other_hospital.0),
+            Some(&manager),
+        ))
         .await?;
     ensure!(any.status() == StatusCode::OK);
     Ok(())
@@ -152,7 +185,11 @@ async fn every_documented_api_route_is_registered_with_a_policy() -> Result<()> 
     let paths = doc["paths"].as_object().cloned().unwrap_or_default();
     ensure!(!paths.is_empty());
     for (path, ops) in paths {
-        for method in ops.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()).unwrap_or_default() {
+        for method in ops
+            .as_object()
+            .map(|o| o.keys().cloned().collect::<Vec<_>>())
+            .unwrap_or_default()
+        {
             let found = routes
                 .entries()
                 .iter()

@@ -12,9 +12,12 @@ async fn chinese_is_the_default_and_english_is_one_switch_away() -> Result<()> {
     let zh = body_text(app.send(get("/login", None)).await?).await?;
     ensure!(zh.contains("lang=\"zh-CN\"") && zh.contains("区域健康医疗数据开放共享平台"));
     let mut req = get("/login", None);
-    req.headers_mut().insert(header::ACCEPT_LANGUAGE, "en-GB,en;q=0.8".parse()?);
+    req.headers_mut()
+        .insert(header::ACCEPT_LANGUAGE, "en-GB,en;q=0.8".parse()?);
     let en = body_text(app.send(req).await?).await?;
-    ensure!(en.contains("lang=\"en\"") && en.contains("Regional Health Data Open Sharing Platform"));
+    ensure!(
+        en.contains("lang=\"en\"") && en.contains("Regional Health Data Open Sharing Platform")
+    );
     let switch = app.send(get("/lang/en?next=/login", None)).await?;
     ensure!(switch.status() == StatusCode::SEE_OTHER);
     let cookie = crate::common::set_cookie(&switch, "hdos_lang").context("lang cookie")?;
@@ -22,8 +25,15 @@ async fn chinese_is_the_default_and_english_is_one_switch_away() -> Result<()> {
     req.headers_mut().insert(header::COOKIE, cookie.parse()?);
     ensure!(body_text(app.send(req).await?).await?.contains("Log in"));
     // The switch never redirects off-site.
-    let evil = app.send(get("/lang/en?next=https://evil.example/", None)).await?;
-    ensure!(evil.headers().get(header::LOCATION).and_then(|v| v.to_str().ok()) == Some("/"));
+    let evil = app
+        .send(get("/lang/en?next=https://evil.example/", None))
+        .await?;
+    ensure!(
+        evil.headers()
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            == Some("/")
+    );
     Ok(())
 }
 
@@ -32,8 +42,14 @@ async fn each_role_sees_only_its_sections_and_unbuilt_ones_say_so() -> Result<()
     let app = TestApp::new().await?;
     let provider = app.session(Role::Provider).await?;
     let home = body_text(app.send(get("/", Some(&provider))).await?).await?;
-    ensure!(home.contains("/integration/quality") && !home.contains("/admin/users") && !home.contains("/assets/catalog"));
-    let page = app.send(get("/integration/quality", Some(&provider))).await?;
+    ensure!(
+        home.contains("/integration/quality")
+            && !home.contains("/admin/users")
+            && !home.contains("/assets/catalog")
+    );
+    let page = app
+        .send(get("/integration/quality", Some(&provider)))
+        .await?;
     ensure!(page.status() == StatusCode::OK);
     let text = body_text(page).await?;
     ensure!(text.contains("此功能尚未建成") && text.contains("不展示任何模拟数据"));
@@ -53,22 +69,42 @@ async fn injection_text_in_forms_is_stored_and_shown_escaped() -> Result<()> {
             "/admin/institutions",
             Some(&admin),
             Some(&admin.csrf),
-            &[("code", "12330000EVIL00001A"), ("name", evil), ("grade", "一级"), ("kind", "村卫生室"), ("region_code", "330102")],
+            &[
+                ("code", "12330000EVIL00001A"),
+                ("name", evil),
+                ("grade", "一级"),
+                ("kind", "村卫生室"),
+                ("region_code", "330102"),
+            ],
         ))
         .await?;
     ensure!(r.status() == StatusCode::SEE_OTHER, "{}", r.status());
-    let stored = app.state.store.institution_by_code("12330000EVIL00001A").await?.context("stored")?;
+    let stored = app
+        .state
+        .store
+        .institution_by_code("12330000EVIL00001A")
+        .await?
+        .context("stored")?;
     ensure!(stored.name == evil, "stored verbatim");
     let html = body_text(app.send(get("/admin/institutions", Some(&admin))).await?).await?;
     ensure!(!html.contains("<script>alert"), "not rendered as markup");
-    ensure!(html.contains("&lt;script&gt;"), "escaped");
+    ensure!(
+        html.contains("&#60;script&#62;alert(&#39;x&#39;)"),
+        "escaped"
+    );
     // Bad values get a clear error in the reader's language.
     let bad = app
         .send(form(
             "/admin/institutions",
             Some(&admin),
             Some(&admin.csrf),
-            &[("code", "short"), ("name", "x"), ("grade", "一级"), ("kind", "村卫生室"), ("region_code", "330102")],
+            &[
+                ("code", "short"),
+                ("name", "x"),
+                ("grade", "一级"),
+                ("kind", "村卫生室"),
+                ("region_code", "330102"),
+            ],
         ))
         .await?;
     ensure!(bad.status() == StatusCode::BAD_REQUEST);
@@ -78,7 +114,13 @@ async fn injection_text_in_forms_is_stored_and_shown_escaped() -> Result<()> {
             "/admin/institutions",
             Some(&admin),
             Some(&admin.csrf),
-            &[("code", "12330000EVIL00002A"), ("name", "x"), ("grade", "一级"), ("kind", "村卫生室"), ("region_code", "990102")],
+            &[
+                ("code", "12330000EVIL00002A"),
+                ("name", "x"),
+                ("grade", "一级"),
+                ("kind", "村卫生室"),
+                ("region_code", "990102"),
+            ],
         ))
         .await?;
     ensure!(bad_region.status() == StatusCode::BAD_REQUEST);
@@ -95,11 +137,23 @@ async fn admins_create_users_through_the_form() -> Result<()> {
             "/admin/users",
             Some(&admin),
             Some(&admin.csrf),
-            &[("username", "nurse.li"), ("display_name", "李护士"), ("roles", "provider"), ("roles", "user"), ("institution_id", &hospital), ("password", "initial password")],
+            &[
+                ("username", "nurse.li"),
+                ("display_name", "李护士"),
+                ("roles", "provider"),
+                ("roles", "user"),
+                ("institution_id", &hospital),
+                ("password", "initial password"),
+            ],
         ))
         .await?;
     ensure!(r.status() == StatusCode::SEE_OTHER, "{}", r.status());
-    let u = app.state.store.user_by_name("nurse.li").await?.context("created")?;
+    let u = app
+        .state
+        .store
+        .user_by_name("nurse.li")
+        .await?
+        .context("created")?;
     ensure!(u.roles == vec![Role::Provider, Role::User] && u.must_change_password);
     let html = body_text(app.send(get("/admin/users", Some(&admin))).await?).await?;
     ensure!(html.contains("李护士"));
@@ -112,12 +166,18 @@ async fn the_audit_page_filters_and_shows_the_chain_status() -> Result<()> {
     let user = app.session(Role::User).await?;
     let _ = app.send(get("/admin/users", Some(&user))).await?;
     let auditor = app.session(Role::Auditor).await?;
-    let html = body_text(app.send(get("/audit?action=access.", Some(&auditor))).await?).await?;
+    let html = body_text(
+        app.send(get("/audit?action=access.", Some(&auditor)))
+            .await?,
+    )
+    .await?;
     ensure!(html.contains("审计链完整"), "chain status shown");
     ensure!(html.contains("access.denied") && html.contains("GET /admin/users"));
     let none = body_text(app.send(get("/audit?actor=nobody", Some(&auditor))).await?).await?;
     ensure!(!none.contains("access.denied"));
-    let bad = app.send(get("/audit?from=yesterday", Some(&auditor))).await?;
+    let bad = app
+        .send(get("/audit?from=yesterday", Some(&auditor)))
+        .await?;
     ensure!(bad.status() == StatusCode::BAD_REQUEST);
     Ok(())
 }
@@ -128,9 +188,21 @@ async fn operations_endpoints_and_security_headers() -> Result<()> {
     let health = app.send(get("/healthz", None)).await?;
     ensure!(health.status() == StatusCode::OK);
     ensure!(health.headers().contains_key("x-request-id"));
-    let csp = health.headers().get(header::CONTENT_SECURITY_POLICY).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    ensure!(csp.contains("default-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
-    ensure!(health.headers().get(header::X_FRAME_OPTIONS).is_some_and(|v| v == "DENY"));
+    let csp = health
+        .headers()
+        .get(header::CONTENT_SECURITY_POLICY)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    ensure!(
+        csp.contains("default-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    ensure!(
+        health
+            .headers()
+            .get(header::X_FRAME_OPTIONS)
+            .is_some_and(|v| v == "DENY")
+    );
     let ready = app.send(get("/readyz", None)).await?;
     ensure!(ready.status() == StatusCode::OK, "{}", ready.status());
     let metrics = body_text(app.send(get("/metrics", None)).await?).await?;
@@ -171,11 +243,28 @@ fn every_used_translation_key_exists() -> Result<()> {
             let text = std::fs::read_to_string(&path)?;
             for quoted in text.split('"').skip(1).step_by(2) {
                 let looks_like_key = quoted.split('.').count() >= 2
-                    && quoted.chars().all(|c| c.is_ascii_lowercase() || c == '.' || c == '_')
-                    && ["app.", "nav.", "login.", "home.", "section.", "common.", "users.", "institutions.", "tokens.", "audit.", "password.", "error.", "role.", "lang."]
-                        .iter()
-                        .any(|p| quoted.starts_with(p));
-                if looks_like_key && !quoted.ends_with('.') {
+                    && quoted
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c == '.' || c == '_')
+                    && [
+                        "app.",
+                        "nav.",
+                        "login.",
+                        "home.",
+                        "section.",
+                        "common.",
+                        "users.",
+                        "institutions.",
+                        "tokens.",
+                        "audit.",
+                        "password.",
+                        "error.",
+                        "role.",
+                        "lang.",
+                    ]
+                    .iter()
+                    .any(|p| quoted.starts_with(p));
+                if looks_like_key && !quoted.ends_with('.') && !quoted.ends_with(".html") {
                     used += 1;
                     if !keys.iter().any(|k| k == quoted) {
                         missing.push(format!("{}: {quoted}", path.display()));
@@ -185,6 +274,10 @@ fn every_used_translation_key_exists() -> Result<()> {
         }
     }
     ensure!(used > 80, "only {used} keys found: is the scan broken?");
-    ensure!(missing.is_empty(), "missing translations:\n{}", missing.join("\n"));
+    ensure!(
+        missing.is_empty(),
+        "missing translations:\n{}",
+        missing.join("\n")
+    );
     Ok(())
 }

@@ -87,7 +87,10 @@ impl std::fmt::Display for ChainProblem {
             Self::Changed { seq } => write!(f, "entry {seq} was changed"),
             Self::Deleted { seq } => write!(f, "entry {seq} was deleted"),
             Self::Reordered { seq, original_seq } => {
-                write!(f, "entry {seq} was moved (it was written as entry {original_seq})")
+                write!(
+                    f,
+                    "entry {seq} was moved (it was written as entry {original_seq})"
+                )
             }
             Self::TailDeleted { last_seq, head_seq } => write!(
                 f,
@@ -154,8 +157,8 @@ impl ChainVerifier {
         }
         if !content_intact {
             // An entry whose hash matches under another sequence number was moved, not edited.
-            let moved_from = (1..=self.expected_seq + 1_000)
-                .find(|&s| s != e.seq && hash_of(e, s) == e.hash);
+            let moved_from =
+                (1..=self.expected_seq + 1_000).find(|&s| s != e.seq && hash_of(e, s) == e.hash);
             return Some(match moved_from {
                 Some(original_seq) => ChainProblem::Reordered {
                     seq: e.seq,
@@ -243,7 +246,10 @@ mod tests {
         let mut c = chain(10);
         let h = head(&c);
         c[3].target = "someone else".into();
-        assert_eq!(verify(&c, h).problem, Some(ChainProblem::Changed { seq: 4 }));
+        assert_eq!(
+            verify(&c, h).problem,
+            Some(ChainProblem::Changed { seq: 4 })
+        );
     }
 
     #[test]
@@ -251,7 +257,10 @@ mod tests {
         let mut c = chain(10);
         let h = head(&c);
         c.remove(6);
-        assert_eq!(verify(&c, h).problem, Some(ChainProblem::Deleted { seq: 7 }));
+        assert_eq!(
+            verify(&c, h).problem,
+            Some(ChainProblem::Deleted { seq: 7 })
+        );
     }
 
     #[test]

@@ -11,7 +11,10 @@ use hdos_store::{ConnectOptions, SqlStore};
 async fn sqlite() -> Result<(SqlStore, tempfile::TempDir)> {
     let dir = tempfile::tempdir()?;
     let url = format!("sqlite://{}", dir.path().join("hdos.db").display());
-    Ok((SqlStore::connect(&url, &ConnectOptions::default()).await?, dir))
+    Ok((
+        SqlStore::connect(&url, &ConnectOptions::default()).await?,
+        dir,
+    ))
 }
 
 /// A store on a fresh PostgreSQL database, or None when no server is configured.
@@ -94,13 +97,21 @@ async fn an_unreachable_postgres_is_a_clear_error_after_retries() -> Result<()> 
         .context("connecting to nothing succeeded")?;
     let text = err.to_string();
     assert!(text.contains("after 2 attempts"), "{text}");
-    assert!(!text.contains("secret"), "the password is not shown: {text}");
+    assert!(
+        !text.contains("secret"),
+        "the password is not shown: {text}"
+    );
     assert_eq!(err.kind(), hdos_core::ErrorKind::Unavailable);
     Ok(())
 }
 
 #[tokio::test]
 async fn an_unknown_url_scheme_is_refused() {
-    let err = SqlStore::connect("mysql://x", &ConnectOptions::default()).await.err();
-    assert!(matches!(err, Some(hdos_store::StoreError::UnsupportedUrl(_))), "{err:?}");
+    let err = SqlStore::connect("mysql://x", &ConnectOptions::default())
+        .await
+        .err();
+    assert!(
+        matches!(err, Some(hdos_store::StoreError::UnsupportedUrl(_))),
+        "{err:?}"
+    );
 }

@@ -42,39 +42,71 @@ fn entry(actor: &str, action: &str) -> NewAuditEntry {
 
 pub async fn institutions_are_created_listed_and_unique(s: &SqlStore) -> Result<()> {
     for i in 0..7 {
-        s.create_institution(institution(&format!("12330000MB{i:07}X"))).await?;
+        s.create_institution(institution(&format!("12330000MB{i:07}X")))
+            .await?;
     }
-    let err = s.create_institution(institution("12330000MB0000003X")).await.err();
+    let err = s
+        .create_institution(institution("12330000MB0000003X"))
+        .await
+        .err();
     ensure!(err.map(|e| e.kind()) == Some(ErrorKind::AlreadyExists));
     ensure!(s.count_institutions().await? == 7);
     let page = s.list_institutions(Page::new(3, 3)).await?;
     ensure!(page.len() == 3 && page[0].code == "12330000MB0000003X");
-    let one = s.institution_by_code("12330000MB0000005X").await?.context("by code")?;
+    let one = s
+        .institution_by_code("12330000MB0000005X")
+        .await?
+        .context("by code")?;
     ensure!(s.institution(one.id).await? == one);
-    ensure!(s.institution(InstitutionId(9999)).await.err().map(|e| e.kind()) == Some(ErrorKind::NotFound));
+    ensure!(
+        s.institution(InstitutionId(9999))
+            .await
+            .err()
+            .map(|e| e.kind())
+            == Some(ErrorKind::NotFound)
+    );
     Ok(())
 }
 
 pub async fn users_are_hashed_scoped_and_unique(s: &SqlStore) -> Result<()> {
-    let hospital = s.create_institution(institution("12330000MB0000001X")).await?;
-    let u = s.create_user(user("alice", vec![Role::Manager, Role::Auditor], None)).await?;
+    let hospital = s
+        .create_institution(institution("12330000MB0000001X"))
+        .await?;
+    let u = s
+        .create_user(user("alice", vec![Role::Manager, Role::Auditor], None))
+        .await?;
     ensure!(u.password_hash.starts_with("$argon2id$"));
     ensure!(!u.password_hash.contains("correct horse"));
     ensure!(u.has_role(Role::Auditor) && !u.has_role(Role::Admin));
-    let again = s.create_user(user("alice", vec![Role::User], None)).await.err();
+    let again = s
+        .create_user(user("alice", vec![Role::User], None))
+        .await
+        .err();
     ensure!(again.map(|e| e.kind()) == Some(ErrorKind::AlreadyExists));
-    let unscoped = s.create_user(user("bob", vec![Role::Provider], None)).await.err();
+    let unscoped = s
+        .create_user(user("bob", vec![Role::Provider], None))
+        .await
+        .err();
     ensure!(unscoped.map(|e| e.kind()) == Some(ErrorKind::InvalidInput));
-    let bob = s.create_user(user("bob", vec![Role::Provider], Some(hospital.id))).await?;
+    let bob = s
+        .create_user(user("bob", vec![Role::Provider], Some(hospital.id)))
+        .await?;
     ensure!(bob.institution_id == Some(hospital.id));
-    let bad_name = s.create_user(user("a b", vec![Role::User], None)).await.err();
+    let bad_name = s
+        .create_user(user("a b", vec![Role::User], None))
+        .await
+        .err();
     ensure!(bad_name.map(|e| e.kind()) == Some(ErrorKind::InvalidInput));
     ensure!(s.user_by_name("alice").await?.map(|x| x.id) == Some(u.id));
     ensure!(s.user_by_name("nobody").await?.is_none());
-    s.set_password(u.id, &Secret::new("another long password")).await?;
+    s.set_password(u.id, &Secret::new("another long password"))
+        .await?;
     let changed = s.user(u.id).await?;
     ensure!(changed.password_hash != u.password_hash);
-    ensure!(hdos_store::password::verify_password("another long password", &changed.password_hash));
+    ensure!(hdos_store::password::verify_password(
+        "another long password",
+        &changed.password_hash
+    ));
     s.set_roles(u.id, &[Role::Admin], None).await?;
     ensure!(s.user(u.id).await?.roles == vec![Role::Admin]);
     ensure!(s.count_users().await? == 2);
@@ -112,10 +144,17 @@ pub async fn sessions_expire(s: &SqlStore) -> Result<()> {
     let u = s.create_user(user("dave", vec![Role::User], None)).await?;
     let now = now_millis();
     s.create_session("old", &session(u.id, now - 1)).await?;
-    ensure!(s.session("old", now).await?.is_none(), "an expired session is not returned");
-    s.create_session("live", &session(u.id, now + 1_000)).await?;
+    ensure!(
+        s.session("old", now).await?.is_none(),
+        "an expired session is not returned"
+    );
+    s.create_session("live", &session(u.id, now + 1_000))
+        .await?;
     s.touch_session("live", now, now + 10_000).await?;
-    let live = s.session("live", now + 5_000).await?.context("touched session")?;
+    let live = s
+        .session("live", now + 5_000)
+        .await?
+        .context("touched session")?;
     ensure!(live.expires_at == now + 10_000 && live.csrf_token == "csrf");
     s.delete_session("live").await?;
     ensure!(s.session("live", now).await?.is_none());
@@ -123,19 +162,34 @@ pub async fn sessions_expire(s: &SqlStore) -> Result<()> {
 }
 
 pub async fn api_tokens_are_found_by_hash_until_revoked_or_expired(s: &SqlStore) -> Result<()> {
-    let u = s.create_user(user("machine", vec![Role::Manager], None)).await?;
+    let u = s
+        .create_user(user("machine", vec![Role::Manager], None))
+        .await?;
     let now = now_millis();
-    let t = s.create_api_token(u.id, "etl", "hash-a", "hdos_abc", None).await?;
+    let t = s
+        .create_api_token(u.id, "etl", "hash-a", "hdos_abc", None)
+        .await?;
     let found = s.api_token_by_hash("hash-a", now).await?.context("token")?;
     ensure!(found.id == t.id && found.last_used_at == Some(now));
     ensure!(s.api_token_by_hash("hash-x", now).await?.is_none());
     s.revoke_api_token(t.id, now).await?;
-    ensure!(s.api_token_by_hash("hash-a", now).await?.is_none(), "revoked");
-    s.create_api_token(u.id, "short", "hash-b", "hdos_def", Some(now + 10)).await?;
+    ensure!(
+        s.api_token_by_hash("hash-a", now).await?.is_none(),
+        "revoked"
+    );
+    s.create_api_token(u.id, "short", "hash-b", "hdos_def", Some(now + 10))
+        .await?;
     ensure!(s.api_token_by_hash("hash-b", now).await?.is_some());
-    ensure!(s.api_token_by_hash("hash-b", now + 11).await?.is_none(), "expired");
+    ensure!(
+        s.api_token_by_hash("hash-b", now + 11).await?.is_none(),
+        "expired"
+    );
     ensure!(s.list_api_tokens(Some(u.id)).await?.len() == 2);
-    ensure!(s.create_api_token(u.id, " ", "hash-c", "p", None).await.is_err());
+    ensure!(
+        s.create_api_token(u.id, " ", "hash-c", "p", None)
+            .await
+            .is_err()
+    );
     Ok(())
 }
 
@@ -143,7 +197,10 @@ pub async fn login_failures_count_within_a_window_and_lock(s: &SqlStore) -> Resu
     let t0 = 1_000_000;
     ensure!(s.record_login_failure("eve", t0, 100).await? == 1);
     ensure!(s.record_login_failure("eve", t0 + 50, 100).await? == 2);
-    ensure!(s.record_login_failure("eve", t0 + 500, 100).await? == 1, "a new window");
+    ensure!(
+        s.record_login_failure("eve", t0 + 500, 100).await? == 1,
+        "a new window"
+    );
     ensure!(s.login_locked_until("eve").await?.is_none());
     let until = now_millis() + 60_000;
     s.lock_login("eve", until).await?;
@@ -163,22 +220,51 @@ pub async fn settings_are_upserted(s: &SqlStore) -> Result<()> {
 
 pub async fn audit_entries_chain_and_filter(s: &SqlStore) -> Result<()> {
     let before = now_millis();
-    for (actor, action) in [("a", "auth.login"), ("b", "auth.logout"), ("a", "user.create"), ("c", "auth_x")] {
+    for (actor, action) in [
+        ("a", "auth.login"),
+        ("b", "auth.logout"),
+        ("a", "user.create"),
+        ("c", "auth_x"),
+    ] {
         s.append_audit(entry(actor, action)).await?;
     }
-    let all = s.list_audit(&AuditFilter::default(), Page::default()).await?;
-    ensure!(all.len() == 4 && all[0].seq == 4 && all[3].seq == 1, "newest first");
+    let all = s
+        .list_audit(&AuditFilter::default(), Page::default())
+        .await?;
+    ensure!(
+        all.len() == 4 && all[0].seq == 4 && all[3].seq == 1,
+        "newest first"
+    );
     ensure!(all[3].prev_hash == hdos_store::audit_chain::GENESIS_HASH);
     ensure!(all[2].prev_hash == all[3].hash);
-    let by_actor = AuditFilter { actor_name: Some("a".into()), ..Default::default() };
+    let by_actor = AuditFilter {
+        actor_name: Some("a".into()),
+        ..Default::default()
+    };
     ensure!(s.count_audit(&by_actor).await? == 2);
-    let prefix = AuditFilter { action: Some("auth.".into()), ..Default::default() };
-    ensure!(s.count_audit(&prefix).await? == 2, "the prefix does not match auth_x");
-    let exact = AuditFilter { action: Some("auth_x".into()), ..Default::default() };
+    let prefix = AuditFilter {
+        action: Some("auth.".into()),
+        ..Default::default()
+    };
+    ensure!(
+        s.count_audit(&prefix).await? == 2,
+        "the prefix does not match auth_x"
+    );
+    let exact = AuditFilter {
+        action: Some("auth_x".into()),
+        ..Default::default()
+    };
     ensure!(s.count_audit(&exact).await? == 1, "_ is not a wildcard");
-    let future = AuditFilter { from_ts: Some(now_millis() + 60_000), ..Default::default() };
+    let future = AuditFilter {
+        from_ts: Some(now_millis() + 60_000),
+        ..Default::default()
+    };
     ensure!(s.count_audit(&future).await? == 0);
-    let window = AuditFilter { from_ts: Some(before), to_ts: Some(now_millis() + 1), ..Default::default() };
+    let window = AuditFilter {
+        from_ts: Some(before),
+        to_ts: Some(now_millis() + 1),
+        ..Default::default()
+    };
     ensure!(s.count_audit(&window).await? == 4);
     let status = s.verify_audit_chain().await?;
     ensure!(status.is_intact() && status.entries_checked == 4);
@@ -197,15 +283,24 @@ async fn drop_append_only_triggers(s: &SqlStore) -> Result<()> {
 
 async fn ten_entries(s: &SqlStore) -> Result<()> {
     for i in 0..10 {
-        s.append_audit(entry("admin", &format!("action.{i}"))).await?;
+        s.append_audit(entry("admin", &format!("action.{i}")))
+            .await?;
     }
     Ok(())
 }
 
 pub async fn audit_log_refuses_updates_and_deletes(s: &SqlStore) -> Result<()> {
     ten_entries(s).await?;
-    ensure!(s.execute_raw("UPDATE audit_log SET target = 'x' WHERE seq = 2").await.is_err());
-    ensure!(s.execute_raw("DELETE FROM audit_log WHERE seq = 2").await.is_err());
+    ensure!(
+        s.execute_raw("UPDATE audit_log SET target = 'x' WHERE seq = 2")
+            .await
+            .is_err()
+    );
+    ensure!(
+        s.execute_raw("DELETE FROM audit_log WHERE seq = 2")
+            .await
+            .is_err()
+    );
     ensure!(s.verify_audit_chain().await?.is_intact());
     Ok(())
 }
@@ -213,9 +308,13 @@ pub async fn audit_log_refuses_updates_and_deletes(s: &SqlStore) -> Result<()> {
 pub async fn an_edited_audit_entry_is_named(s: &SqlStore) -> Result<()> {
     ten_entries(s).await?;
     drop_append_only_triggers(s).await?;
-    s.execute_raw("UPDATE audit_log SET actor_name = 'someone' WHERE seq = 4").await?;
+    s.execute_raw("UPDATE audit_log SET actor_name = 'someone' WHERE seq = 4")
+        .await?;
     let status = s.verify_audit_chain().await?;
-    ensure!(status.problem == Some(ChainProblem::Changed { seq: 4 }), "{status:?}");
+    ensure!(
+        status.problem == Some(ChainProblem::Changed { seq: 4 }),
+        "{status:?}"
+    );
     Ok(())
 }
 
@@ -224,7 +323,10 @@ pub async fn a_deleted_audit_entry_is_named(s: &SqlStore) -> Result<()> {
     drop_append_only_triggers(s).await?;
     s.execute_raw("DELETE FROM audit_log WHERE seq = 6").await?;
     let status = s.verify_audit_chain().await?;
-    ensure!(status.problem == Some(ChainProblem::Deleted { seq: 6 }), "{status:?}");
+    ensure!(
+        status.problem == Some(ChainProblem::Deleted { seq: 6 }),
+        "{status:?}"
+    );
     Ok(())
 }
 
@@ -239,7 +341,11 @@ pub async fn reordered_audit_entries_are_named(s: &SqlStore) -> Result<()> {
     .await?;
     let status = s.verify_audit_chain().await?;
     ensure!(
-        status.problem == Some(ChainProblem::Reordered { seq: 3, original_seq: 7 }),
+        status.problem
+            == Some(ChainProblem::Reordered {
+                seq: 3,
+                original_seq: 7
+            }),
         "{status:?}"
     );
     Ok(())
@@ -251,7 +357,11 @@ pub async fn removing_the_newest_audit_entries_is_named(s: &SqlStore) -> Result<
     s.execute_raw("DELETE FROM audit_log WHERE seq > 8").await?;
     let status = s.verify_audit_chain().await?;
     ensure!(
-        status.problem == Some(ChainProblem::TailDeleted { last_seq: 8, head_seq: 10 }),
+        status.problem
+            == Some(ChainProblem::TailDeleted {
+                last_seq: 8,
+                head_seq: 10
+            }),
         "{status:?}"
     );
     Ok(())
@@ -261,13 +371,18 @@ pub async fn concurrent_audit_appends_keep_one_chain(s: &SqlStore) -> Result<()>
     let mut tasks = Vec::new();
     for i in 0..24 {
         let s = s.clone();
-        tasks.push(tokio::spawn(async move { s.append_audit(entry("w", &format!("c.{i}"))).await }));
+        tasks.push(tokio::spawn(async move {
+            s.append_audit(entry("w", &format!("c.{i}"))).await
+        }));
     }
     for t in tasks {
         t.await??;
     }
     let status = s.verify_audit_chain().await?;
-    ensure!(status.is_intact() && status.entries_checked == 24, "{status:?}");
+    ensure!(
+        status.is_intact() && status.entries_checked == 24,
+        "{status:?}"
+    );
     Ok(())
 }
 
@@ -280,8 +395,14 @@ pub async fn injection_text_is_stored_as_text(s: &SqlStore) -> Result<()> {
     let lookup = s.user_by_name("x' OR '1'='1").await?;
     ensure!(lookup.is_none());
     s.append_audit(entry(evil, "user.create")).await?;
-    let f = AuditFilter { actor_name: Some(evil.into()), ..Default::default() };
+    let f = AuditFilter {
+        actor_name: Some(evil.into()),
+        ..Default::default()
+    };
     ensure!(s.count_audit(&f).await? == 1);
-    ensure!(s.count_users().await? == 1, "the users table is still there");
+    ensure!(
+        s.count_users().await? == 1,
+        "the users table is still there"
+    );
     Ok(())
 }

@@ -48,13 +48,21 @@ pub async fn init(cfg: &Config, args: InitArgs) -> Result<ExitCode> {
     wiring::master_key(cfg)?;
     let store = wiring::open_store(cfg).await?;
     let lake = wiring::open_lake(cfg)?;
-    lake.check_writable().await.context("the lake is not writable")?;
+    lake.check_writable()
+        .await
+        .context("the lake is not writable")?;
     println!("data directory: {}", cfg.data_dir.display());
     println!("master key:     {} (mode 0600)", key_path.display());
-    println!("metadata store: {}", hdos_store::redact_url(&cfg.store_url()));
+    println!(
+        "metadata store: {}",
+        hdos_store::redact_url(&cfg.store_url())
+    );
     println!("lake:           {}", lake.root());
     if store.user_by_name(&args.admin_username).await?.is_some() {
-        println!("administrator `{}` already exists; nothing else to do", args.admin_username);
+        println!(
+            "administrator `{}` already exists; nothing else to do",
+            args.admin_username
+        );
         return Ok(ExitCode::SUCCESS);
     }
     let (password, generated) = match args.admin_password {
@@ -71,7 +79,13 @@ pub async fn init(cfg: &Config, args: InitArgs) -> Result<ExitCode> {
             must_change_password: generated,
         })
         .await?;
-    audit(store.as_ref(), "user.create", &args.admin_username, Outcome::Success).await?;
+    audit(
+        store.as_ref(),
+        "user.create",
+        &args.admin_username,
+        Outcome::Success,
+    )
+    .await?;
     if generated {
         println!(
             "administrator `{}` created with password {password} (shown once; change it at first login)",
@@ -86,7 +100,10 @@ pub async fn init(cfg: &Config, args: InitArgs) -> Result<ExitCode> {
 pub async fn migrate(cfg: &Config) -> Result<ExitCode> {
     // Opening the store applies pending migrations.
     wiring::open_store(cfg).await?;
-    println!("migrations applied: {}", hdos_store::redact_url(&cfg.store_url()));
+    println!(
+        "migrations applied: {}",
+        hdos_store::redact_url(&cfg.store_url())
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -118,13 +135,20 @@ pub async fn user(cfg: &Config, cmd: UserCommand) -> Result<ExitCode> {
                     must_change_password: true,
                 })
                 .await;
-            let outcome = if result.is_ok() { Outcome::Success } else { Outcome::Failure };
+            let outcome = if result.is_ok() {
+                Outcome::Success
+            } else {
+                Outcome::Failure
+            };
             audit(store.as_ref(), "user.create", &username, outcome).await?;
             let user = result?;
             println!("created user `{}` (id {})", user.username, user.id);
         }
         UserCommand::List => {
-            println!("{:<6} {:<20} {:<24} {:<20} status", "id", "username", "name", "roles");
+            println!(
+                "{:<6} {:<20} {:<24} {:<20} status",
+                "id", "username", "name", "roles"
+            );
             let mut offset = 0;
             loop {
                 let page = store.list_users(Page::new(Page::MAX_LIMIT, offset)).await?;
@@ -170,7 +194,10 @@ pub async fn audit_verify(cfg: &Config) -> Result<ExitCode> {
     let status = store.verify_audit_chain().await?;
     match status.problem {
         None => {
-            println!("audit chain intact: {} entries checked", status.entries_checked);
+            println!(
+                "audit chain intact: {} entries checked",
+                status.entries_checked
+            );
             Ok(ExitCode::SUCCESS)
         }
         Some(p) => {

@@ -9,16 +9,44 @@ use std::process::ExitCode;
 
 /// Demo institutions: fictitious names and codes under Hangzhou's region codes.
 const INSTITUTIONS: &[(&str, &str, &str, &str, &str)] = &[
-    ("12330000DEMO00001A", "示范省人民医院（演示）", "三级", "综合医院", "330106"),
-    ("12330100DEMO00002B", "示范市中医院（演示）", "二级", "中医医院", "330105"),
-    ("12330100DEMO00003C", "示范街道社区卫生服务中心（演示）", "一级", "社区卫生服务中心", "330102"),
+    (
+        "12330000DEMO00001A",
+        "示范省人民医院（演示）",
+        "三级",
+        "综合医院",
+        "330106",
+    ),
+    (
+        "12330100DEMO00002B",
+        "示范市中医院（演示）",
+        "二级",
+        "中医医院",
+        "330105",
+    ),
+    (
+        "12330100DEMO00003C",
+        "示范街道社区卫生服务中心（演示）",
+        "一级",
+        "社区卫生服务中心",
+        "330102",
+    ),
 ];
 
 /// One account per role; the passwords are documented in the README.
 pub const ACCOUNTS: &[(&str, &str, Role, &str)] = &[
     ("admin", "系统管理员", Role::Admin, "demo-admin-2026"),
-    ("manager", "区域数据管理员", Role::Manager, "demo-manager-2026"),
-    ("provider", "医院数据专员", Role::Provider, "demo-provider-2026"),
+    (
+        "manager",
+        "区域数据管理员",
+        Role::Manager,
+        "demo-manager-2026",
+    ),
+    (
+        "provider",
+        "医院数据专员",
+        Role::Provider,
+        "demo-provider-2026",
+    ),
     ("researcher", "科研用户", Role::User, "demo-user-2026"),
     ("auditor", "安全审计员", Role::Auditor, "demo-auditor-2026"),
 ];
@@ -37,7 +65,10 @@ async fn seed(store: &dyn MetaStore) -> Result<()> {
                 .await?;
         }
     }
-    let hospital = store.institution_by_code(INSTITUTIONS[0].0).await?.map(|i| i.id);
+    let hospital = store
+        .institution_by_code(INSTITUTIONS[0].0)
+        .await?
+        .map(|i| i.id);
     for (username, display, role, password) in ACCOUNTS {
         if store.user_by_name(username).await?.is_some() {
             continue;
@@ -48,7 +79,11 @@ async fn seed(store: &dyn MetaStore) -> Result<()> {
                 display_name: (*display).into(),
                 password: Secret::new(*password),
                 roles: vec![*role],
-                institution_id: if role.is_institution_scoped() { hospital } else { None },
+                institution_id: if role.is_institution_scoped() {
+                    hospital
+                } else {
+                    None
+                },
                 must_change_password: false,
             })
             .await?;

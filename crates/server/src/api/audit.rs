@@ -28,22 +28,36 @@ fn parse_time(field: &str, v: &str) -> Result<i64, ApiError> {
         return Ok(t.timestamp_millis());
     }
     if let Ok(d) = chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d") {
-        return Ok(d.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp_millis()).unwrap_or(0));
+        return Ok(d
+            .and_hms_opt(0, 0, 0)
+            .map(|t| t.and_utc().timestamp_millis())
+            .unwrap_or(0));
     }
     if let Ok(t) = chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M") {
         return Ok(t.and_utc().timestamp_millis());
     }
-    Err(ApiError::invalid(format!("{field}: `{v}` is not a date (YYYY-MM-DD) or RFC 3339 time")))
+    Err(ApiError::invalid(format!(
+        "{field}: `{v}` is not a date (YYYY-MM-DD) or RFC 3339 time"
+    )))
 }
 
 impl AuditQuery {
     pub fn filter(&self) -> Result<AuditFilter, ApiError> {
-        let non_empty = |v: &Option<String>| v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
+        let non_empty = |v: &Option<String>| {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
         Ok(AuditFilter {
             actor_name: non_empty(&self.actor),
             action: non_empty(&self.action),
-            from_ts: non_empty(&self.from).map(|v| parse_time("from", &v)).transpose()?,
-            to_ts: non_empty(&self.to).map(|v| parse_time("to", &v)).transpose()?,
+            from_ts: non_empty(&self.from)
+                .map(|v| parse_time("from", &v))
+                .transpose()?,
+            to_ts: non_empty(&self.to)
+                .map(|v| parse_time("to", &v))
+                .transpose()?,
         })
     }
 
@@ -87,7 +101,10 @@ impl From<AuditEntry> for AuditEntryView {
 #[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(AuditQuery),
     responses((status = 200, body = Paged<AuditEntryView>), (status = 400, body = ErrorBody),
               (status = 403, body = ErrorBody)))]
-pub async fn list(State(app): State<AppState>, Query(q): Query<AuditQuery>) -> ApiResult<Paged<AuditEntryView>> {
+pub async fn list(
+    State(app): State<AppState>,
+    Query(q): Query<AuditQuery>,
+) -> ApiResult<Paged<AuditEntryView>> {
     let filter = q.filter()?;
     let page = q.page();
     let items = app.store.list_audit(&filter, page).await?;

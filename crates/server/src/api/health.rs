@@ -28,8 +28,12 @@ pub async fn readyz(State(app): State<AppState>) -> Response {
     let lake = app.lake.check_writable().await;
     let body = Readiness {
         ready: store.is_ok() && lake.is_ok(),
-        store: store.map(|()| "ok".to_owned()).unwrap_or_else(|e| e.to_string()),
-        lake: lake.map(|()| "ok".to_owned()).unwrap_or_else(|e| e.to_string()),
+        store: store
+            .map(|()| "ok".to_owned())
+            .unwrap_or_else(|e| e.to_string()),
+        lake: lake
+            .map(|()| "ok".to_owned())
+            .unwrap_or_else(|e| e.to_string()),
     };
     let status = if body.ready {
         StatusCode::OK
@@ -48,4 +52,3 @@ pub async fn metrics(State(app): State<AppState>) -> Response {
     )
         .into_response()
 }
-

@@ -70,5 +70,7 @@ pub async fn create(
     p: Principal,
     Json(req): Json<CreateInstitution>,
 ) -> ApiResult<InstitutionView> {
-    Ok(Json(actions::create_institution(&app, &p, req).await?.into()))
+    Ok(Json(
+        actions::create_institution(&app, &p, req).await?.into(),
+    ))
 }

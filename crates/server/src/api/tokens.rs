@@ -62,6 +62,12 @@ pub async fn create(
 /// Revoke a token; it stops working at once.
 #[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "admin", params(("id" = i64, Path)),
     responses((status = 200, body = TokenView), (status = 404, body = ErrorBody)))]
-pub async fn revoke(State(app): State<AppState>, p: Principal, Path(id): Path<i64>) -> ApiResult<TokenView> {
-    Ok(Json(actions::revoke_token(&app, &p, TokenId(id)).await?.into()))
+pub async fn revoke(
+    State(app): State<AppState>,
+    p: Principal,
+    Path(id): Path<i64>,
+) -> ApiResult<TokenView> {
+    Ok(Json(
+        actions::revoke_token(&app, &p, TokenId(id)).await?.into(),
+    ))
 }

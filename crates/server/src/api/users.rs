@@ -14,7 +14,10 @@ use hdos_core::UserId;
 /// List accounts.
 #[utoipa::path(get, path = "/api/v1/users", tag = "admin", params(PageQuery),
     responses((status = 200, body = Paged<UserView>), (status = 403, body = ErrorBody)))]
-pub async fn list(State(app): State<AppState>, Query(q): Query<PageQuery>) -> ApiResult<Paged<UserView>> {
+pub async fn list(
+    State(app): State<AppState>,
+    Query(q): Query<PageQuery>,
+) -> ApiResult<Paged<UserView>> {
     let page = q.page();
     let items = app.store.list_users(page).await?;
     Ok(Json(Paged {
@@ -41,7 +44,11 @@ pub async fn create(
 /// Disable an account; all its sessions end and its tokens stop working.
 #[utoipa::path(post, path = "/api/v1/users/{id}/disable", tag = "admin",
     params(("id" = i64, Path)), responses((status = 200, body = UserView), (status = 404, body = ErrorBody)))]
-pub async fn disable(State(app): State<AppState>, p: Principal, Path(id): Path<i64>) -> ApiResult<UserView> {
+pub async fn disable(
+    State(app): State<AppState>,
+    p: Principal,
+    Path(id): Path<i64>,
+) -> ApiResult<UserView> {
     let user = actions::set_disabled(&app, &p, UserId(id), true).await?;
     Ok(Json(UserView::from(&user)))
 }
@@ -49,7 +56,11 @@ pub async fn disable(State(app): State<AppState>, p: Principal, Path(id): Path<i
 /// Enable a disabled account.
 #[utoipa::path(post, path = "/api/v1/users/{id}/enable", tag = "admin",
     params(("id" = i64, Path)), responses((status = 200, body = UserView), (status = 404, body = ErrorBody)))]
-pub async fn enable(State(app): State<AppState>, p: Principal, Path(id): Path<i64>) -> ApiResult<UserView> {
+pub async fn enable(
+    State(app): State<AppState>,
+    p: Principal,
+    Path(id): Path<i64>,
+) -> ApiResult<UserView> {
     let user = actions::set_disabled(&app, &p, UserId(id), false).await?;
     Ok(Json(UserView::from(&user)))
 }

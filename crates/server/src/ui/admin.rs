@@ -76,13 +76,20 @@ struct UsersPage {
     pager: Pager,
 }
 
-pub async fn users(State(app): State<AppState>, ctx: PageCtx, Query(q): Query<ListQuery>) -> Response {
+pub async fn users(
+    State(app): State<AppState>,
+    ctx: PageCtx,
+    Query(q): Query<ListQuery>,
+) -> Response {
     let t = ctx.t;
     let offset = q.offset.unwrap_or(0).max(0);
     let result: Result<_, ApiError> = async {
         let users = app.store.list_users(Page::new(PAGE_SIZE, offset)).await?;
         let total = app.store.count_users().await?;
-        let insts = app.store.list_institutions(Page::new(Page::MAX_LIMIT, 0)).await?;
+        let insts = app
+            .store
+            .list_institutions(Page::new(Page::MAX_LIMIT, 0))
+            .await?;
         Ok((users, total, insts))
     }
     .await;
@@ -99,7 +106,12 @@ pub async fn users(State(app): State<AppState>, ctx: PageCtx, Query(q): Query<Li
         .into_iter()
         .map(|u| UserRow {
             id: u.id.0,
-            roles: u.roles.iter().map(|r| t.get(role_key(*r))).collect::<Vec<_>>().join("、"),
+            roles: u
+                .roles
+                .iter()
+                .map(|r| t.get(role_key(*r)))
+                .collect::<Vec<_>>()
+                .join("、"),
             institution: inst_name(u.institution_id),
             username: u.username,
             display_name: u.display_name,
@@ -107,13 +119,20 @@ pub async fn users(State(app): State<AppState>, ctx: PageCtx, Query(q): Query<Li
             created: fmt_ms(u.created_at),
         })
         .collect();
-    let message = flash(t, q.msg.as_deref(), &["users.created", "users.disabled_done", "users.enabled_done"]);
+    let message = flash(
+        t,
+        q.msg.as_deref(),
+        &["users.created", "users.disabled_done", "users.enabled_done"],
+    );
     render(
         StatusCode::OK,
         &UsersPage {
             ctx,
             rows,
-            roles: Role::ALL.iter().map(|r| (r.as_str(), t.get(role_key(*r)))).collect(),
+            roles: Role::ALL
+                .iter()
+                .map(|r| (r.as_str(), t.get(role_key(*r))))
+                .collect(),
             institutions: insts.into_iter().map(|i| (i.id.0, i.name)).collect(),
             message,
             pager: Pager::new(t, total, offset, PAGE_SIZE),
@@ -122,7 +141,12 @@ pub async fn users(State(app): State<AppState>, ctx: PageCtx, Query(q): Query<Li
 }
 
 /// The user form: roles arrive as repeated `roles` fields, so the body is parsed by hand.
-pub async fn create_user(State(app): State<AppState>, p: Principal, ctx: PageCtx, body: String) -> Response {
+pub async fn create_user(
+    State(app): State<AppState>,
+    p: Principal,
+    ctx: PageCtx,
+    body: String,
+) -> Response {
     let t = ctx.t;
     let mut req = CreateUser {
         username: String::new(),
@@ -143,7 +167,9 @@ pub async fn create_user(State(app): State<AppState>, p: Principal, ctx: PageCtx
             },
             "institution_id" if !v.is_empty() => match v.parse::<i64>() {
                 Ok(id) => req.institution_id = Some(id),
-                Err(_) => return PageError::new(t, ApiError::invalid("institution_id")).into_response(),
+                Err(_) => {
+                    return PageError::new(t, ApiError::invalid("institution_id")).into_response();
+                }
             },
             _ => {}
         }
@@ -154,14 +180,24 @@ pub async fn create_user(State(app): State<AppState>, p: Principal, ctx: PageCtx
     }
 }
 
-pub async fn disable_user(State(app): State<AppState>, p: Principal, ctx: PageCtx, Path(id): Path<i64>) -> Response {
+pub async fn disable_user(
+    State(app): State<AppState>,
+    p: Principal,
+    ctx: PageCtx,
+    Path(id): Path<i64>,
+) -> Response {
     match actions::set_disabled(&app, &p, UserId(id), true).await {
         Ok(_) => see_other("/admin/users?msg=users.disabled_done"),
         Err(e) => PageError::new(ctx.t, e).into_response(),
     }
 }
 
-pub async fn enable_user(State(app): State<AppState>, p: Principal, ctx: PageCtx, Path(id): Path<i64>) -> Response {
+pub async fn enable_user(
+    State(app): State<AppState>,
+    p: Principal,
+    ctx: PageCtx,
+    Path(id): Path<i64>,
+) -> Response {
     match actions::set_disabled(&app, &p, UserId(id), false).await {
         Ok(_) => see_other("/admin/users?msg=users.enabled_done"),
         Err(e) => PageError::new(ctx.t, e).into_response(),
@@ -173,18 +209,24 @@ pub async fn enable_user(State(app): State<AppState>, p: Principal, ctx: PageCtx
 struct InstitutionsPage {
     ctx: PageCtx,
     rows: Vec<hdos_store::Institution>,
-    grades: &'static [&'static str],
-    kinds: &'static [&'static str],
+    grades: Vec<String>,
+    kinds: Vec<String>,
     message: Option<&'static str>,
     pager: Pager,
 }
 
-pub async fn institutions(State(app): State<AppState>, ctx: PageCtx, Query(q): Query<ListQuery>) -> Response {
+pub async fn institutions(
+    State(app): State<AppState>,
+    ctx: PageCtx,
+    Query(q): Query<ListQuery>,
+) -> Response {
     let t = ctx.t;
     let offset = q.offset.unwrap_or(0).max(0);
     let result: Result<_, ApiError> = async {
         Ok((
-            app.store.list_institutions(Page::new(PAGE_SIZE, offset)).await?,
+            app.store
+                .list_institutions(Page::new(PAGE_SIZE, offset))
+                .await?,
             app.store.count_institutions().await?,
         ))
     }
@@ -195,8 +237,8 @@ pub async fn institutions(State(app): State<AppState>, ctx: PageCtx, Query(q): Q
             &InstitutionsPage {
                 ctx,
                 rows,
-                grades: crate::validation::GRADES,
-                kinds: crate::validation::KINDS,
+                grades: crate::validation::institution_domain("grade"),
+                kinds: crate::validation::institution_domain("kind"),
                 message: flash(t, q.msg.as_deref(), &["institutions.created"]),
                 pager: Pager::new(t, total, offset, PAGE_SIZE),
             },
@@ -238,7 +280,12 @@ struct TokensPage {
     message: Option<&'static str>,
 }
 
-async fn tokens_page(app: &AppState, ctx: PageCtx, created_token: Option<String>, msg: Option<&str>) -> Response {
+async fn tokens_page(
+    app: &AppState,
+    ctx: PageCtx,
+    created_token: Option<String>,
+    msg: Option<&str>,
+) -> Response {
     let t = ctx.t;
     let result: Result<_, ApiError> = async {
         Ok((
@@ -265,7 +312,10 @@ async fn tokens_page(app: &AppState, ctx: PageCtx, created_token: Option<String>
             prefix: k.prefix,
             created: fmt_ms(k.created_at),
             expires: k.expires_at.map(fmt_ms).unwrap_or_else(|| none.to_owned()),
-            last_used: k.last_used_at.map(fmt_ms).unwrap_or_else(|| none.to_owned()),
+            last_used: k
+                .last_used_at
+                .map(fmt_ms)
+                .unwrap_or_else(|| none.to_owned()),
             revoked: k.revoked_at.is_some(),
         })
         .collect();
@@ -281,7 +331,11 @@ async fn tokens_page(app: &AppState, ctx: PageCtx, created_token: Option<String>
     )
 }
 
-pub async fn tokens(State(app): State<AppState>, ctx: PageCtx, Query(q): Query<ListQuery>) -> Response {
+pub async fn tokens(
+    State(app): State<AppState>,
+    ctx: PageCtx,
+    Query(q): Query<ListQuery>,
+) -> Response {
     tokens_page(&app, ctx, None, q.msg.as_deref()).await
 }
 
@@ -304,17 +358,28 @@ pub async fn create_token(
         None | Some("") => None,
         Some(d) => match d.parse::<i64>() {
             Ok(d) => Some(d),
-            Err(_) => return PageError::new(t, ApiError::invalid("expires_in_days")).into_response(),
+            Err(_) => {
+                return PageError::new(t, ApiError::invalid("expires_in_days")).into_response();
+            }
         },
     };
-    let req = CreateToken { user_id: f.user_id, name: f.name, expires_in_days };
+    let req = CreateToken {
+        user_id: f.user_id,
+        name: f.name,
+        expires_in_days,
+    };
     match actions::create_token(&app, &p, req).await {
         Ok(created) => tokens_page(&app, ctx, Some(created.token), None).await,
         Err(e) => PageError::new(t, e).into_response(),
     }
 }
 
-pub async fn revoke_token(State(app): State<AppState>, p: Principal, ctx: PageCtx, Path(id): Path<i64>) -> Response {
+pub async fn revoke_token(
+    State(app): State<AppState>,
+    p: Principal,
+    ctx: PageCtx,
+    Path(id): Path<i64>,
+) -> Response {
     match actions::revoke_token(&app, &p, TokenId(id)).await {
         Ok(_) => see_other("/admin/tokens?msg=tokens.revoked_done"),
         Err(e) => PageError::new(ctx.t, e).into_response(),

@@ -53,12 +53,19 @@ struct AuditPage {
 
 const PAGE_SIZE: i64 = 50;
 
-pub async fn page(State(app): State<AppState>, ctx: PageCtx, Query(q): Query<AuditQuery>) -> Response {
+pub async fn page(
+    State(app): State<AppState>,
+    ctx: PageCtx,
+    Query(q): Query<AuditQuery>,
+) -> Response {
     let t = ctx.t;
     let offset = q.offset.unwrap_or(0).max(0);
     let result: Result<_, ApiError> = async {
         let filter = q.filter()?;
-        let rows = app.store.list_audit(&filter, Page::new(PAGE_SIZE, offset)).await?;
+        let rows = app
+            .store
+            .list_audit(&filter, Page::new(PAGE_SIZE, offset))
+            .await?;
         let total = app.store.count_audit(&filter).await?;
         let chain = app.store.verify_audit_chain().await?;
         Ok((rows, total, chain))
@@ -69,7 +76,10 @@ pub async fn page(State(app): State<AppState>, ctx: PageCtx, Query(q): Query<Aud
         Err(e) => return PageError::new(t, e).into_response(),
     };
     let chain_text = match &chain.problem {
-        None => t.fmt("audit.chain_ok", &[("n", &chain.entries_checked.to_string())]),
+        None => t.fmt(
+            "audit.chain_ok",
+            &[("n", &chain.entries_checked.to_string())],
+        ),
         Some(p) => format!("{} {p}", t.get("audit.chain_broken")),
     };
     let s = |v: &Option<String>| v.clone().unwrap_or_default();

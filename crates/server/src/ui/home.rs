@@ -25,7 +25,14 @@ pub async fn home(
         None => None,
     };
     let roles = p.user.roles.iter().map(|r| t.get(role_key(*r))).collect();
-    render(StatusCode::OK, &HomePage { ctx, roles, institution })
+    render(
+        StatusCode::OK,
+        &HomePage {
+            ctx,
+            roles,
+            institution,
+        },
+    )
 }
 
 #[derive(askama::Template)]

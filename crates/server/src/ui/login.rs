@@ -40,16 +40,37 @@ fn safe_next(next: Option<&str>) -> String {
     }
 }
 
-fn page(ctx: PageCtx, status: StatusCode, next: String, message: Option<&'static str>, error: bool, username: String, secure: bool) -> Response {
+fn page(
+    ctx: PageCtx,
+    status: StatusCode,
+    next: String,
+    message: Option<&'static str>,
+    error: bool,
+    username: String,
+    secure: bool,
+) -> Response {
     let cookie = ctx.csrf_cookie(secure);
-    let mut resp = render(status, &LoginPage { ctx, next, message, error, username });
+    let mut resp = render(
+        status,
+        &LoginPage {
+            ctx,
+            next,
+            message,
+            error,
+            username,
+        },
+    );
     if let Some(c) = cookie {
         resp.headers_mut().append(header::SET_COOKIE, c);
     }
     resp
 }
 
-pub async fn show(State(app): State<AppState>, ctx: PageCtx, Query(q): Query<LoginQuery>) -> Response {
+pub async fn show(
+    State(app): State<AppState>,
+    ctx: PageCtx,
+    Query(q): Query<LoginQuery>,
+) -> Response {
     if ctx.principal.is_some() {
         return Redirect::to(&safe_next(q.next.as_deref())).into_response();
     }
@@ -57,9 +78,21 @@ pub async fn show(State(app): State<AppState>, ctx: PageCtx, Query(q): Query<Log
     let message = if q.expired.is_some() {
         Some(t.get("login.expired"))
     } else {
-        crate::ui::flash(t, q.msg.as_deref(), &["login.logged_out", "password.changed"])
+        crate::ui::flash(
+            t,
+            q.msg.as_deref(),
+            &["login.logged_out", "password.changed"],
+        )
     };
-    page(ctx, StatusCode::OK, safe_next(q.next.as_deref()), message, false, String::new(), app.config.secure_cookies)
+    page(
+        ctx,
+        StatusCode::OK,
+        safe_next(q.next.as_deref()),
+        message,
+        false,
+        String::new(),
+        app.config.secure_cookies,
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -77,16 +110,34 @@ pub async fn submit(State(app): State<AppState>, req: Request) -> Response {
     let req = Request::from_parts(parts, body);
     let form = match Form::<LoginForm>::from_request(req, &app).await {
         Ok(Form(f)) => f,
-        Err(e) => return PageError::new(t, crate::error::ApiError::invalid(e.body_text())).into_response(),
+        Err(e) => {
+            return PageError::new(t, crate::error::ApiError::invalid(e.body_text()))
+                .into_response();
+        }
     };
     let next = safe_next(form.next.as_deref());
     let username = form.username.trim().to_owned();
     let secure = app.config.secure_cookies;
     match auth::login(&app, &username, form.password, &ip).await {
         Ok(Ok(s)) => {
-            let target = if s.user.must_change_password { "/account/password".to_owned() } else { next };
-            let cookie = auth::set_cookie(SESSION_COOKIE, &s.cookie_token, s.max_age_secs, true, secure);
-            (StatusCode::SEE_OTHER, [(header::LOCATION, target)], [(header::SET_COOKIE, cookie)]).into_response()
+            let target = if s.user.must_change_password {
+                "/account/password".to_owned()
+            } else {
+                next
+            };
+            let cookie = auth::set_cookie(
+                SESSION_COOKIE,
+                &s.cookie_token,
+                s.max_age_secs,
+                true,
+                secure,
+            );
+            (
+                StatusCode::SEE_OTHER,
+                [(header::LOCATION, target)],
+                [(header::SET_COOKIE, cookie)],
+            )
+                .into_response()
         }
         Ok(Err(refused)) => {
             let (status, key) = match refused {
@@ -99,7 +150,6 @@ pub async fn submit(State(app): State<AppState>, req: Request) -> Response {
         Err(e) => PageError::new(t, e).into_response(),
     }
 }
-
 
 pub async fn logout(State(app): State<AppState>, p: Principal, ctx: PageCtx) -> Response {
     if let Err(e) = auth::logout(&app, &p).await {
@@ -138,7 +188,12 @@ mod tests {
     #[test]
     fn only_local_paths_are_followed() {
         assert_eq!(safe_next(Some("/admin/users")), "/admin/users");
-        for bad in ["https://evil.example", "//evil.example", "/\\evil", "javascript:x"] {
+        for bad in [
+            "https://evil.example",
+            "//evil.example",
+            "/\\evil",
+            "javascript:x",
+        ] {
             assert_eq!(safe_next(Some(bad)), "/");
         }
     }

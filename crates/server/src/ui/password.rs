@@ -25,7 +25,14 @@ struct PasswordPage {
 
 pub async fn show(p: Principal, ctx: PageCtx) -> Response {
     let must_change = p.user.must_change_password;
-    render(StatusCode::OK, &PasswordPage { ctx, error: None, must_change })
+    render(
+        StatusCode::OK,
+        &PasswordPage {
+            ctx,
+            error: None,
+            must_change,
+        },
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -35,14 +42,30 @@ pub struct PasswordForm {
     confirm: Secret,
 }
 
-pub async fn submit(State(app): State<AppState>, p: Principal, ctx: PageCtx, Form(f): Form<PasswordForm>) -> Response {
+pub async fn submit(
+    State(app): State<AppState>,
+    p: Principal,
+    ctx: PageCtx,
+    Form(f): Form<PasswordForm>,
+) -> Response {
     let t = ctx.t;
     let must_change = p.user.must_change_password;
     let fail = |ctx: PageCtx, status: StatusCode, error: String| {
-        render(status, &PasswordPage { ctx, error: Some(error), must_change })
+        render(
+            status,
+            &PasswordPage {
+                ctx,
+                error: Some(error),
+                must_change,
+            },
+        )
     };
     if f.new != f.confirm {
-        return fail(ctx, StatusCode::BAD_REQUEST, t.get("password.mismatch").to_owned());
+        return fail(
+            ctx,
+            StatusCode::BAD_REQUEST,
+            t.get("password.mismatch").to_owned(),
+        );
     }
     match actions::change_password(&app, &p, f.current, f.new).await {
         Ok(()) => (
@@ -50,10 +73,14 @@ pub async fn submit(State(app): State<AppState>, p: Principal, ctx: PageCtx, For
             [(header::LOCATION, "/login?msg=password.changed")],
         )
             .into_response(),
-        Err(e) if e.kind == ErrorKind::Unauthenticated => {
-            fail(ctx, StatusCode::BAD_REQUEST, t.get("password.wrong_current").to_owned())
+        Err(e) if e.kind == ErrorKind::Unauthenticated => fail(
+            ctx,
+            StatusCode::BAD_REQUEST,
+            t.get("password.wrong_current").to_owned(),
+        ),
+        Err(e) if e.kind == ErrorKind::InvalidInput => {
+            fail(ctx, StatusCode::BAD_REQUEST, e.message)
         }
-        Err(e) if e.kind == ErrorKind::InvalidInput => fail(ctx, StatusCode::BAD_REQUEST, e.message),
         Err(e) => PageError::new(t, e).into_response(),
     }
 }

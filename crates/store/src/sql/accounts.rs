@@ -51,7 +51,11 @@ fn encode_roles(roles: &[Role]) -> Result<String, StoreError> {
             reason: "an account needs at least one role".into(),
         });
     }
-    Ok(roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(","))
+    Ok(roles
+        .iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(","))
 }
 
 fn check_scope(roles: &[Role], institution: Option<InstitutionId>) -> Result<(), StoreError> {
@@ -142,8 +146,7 @@ pub(super) async fn set_password(db: &Db, id: UserId, password: &Secret) -> Resu
     let sql = "UPDATE users SET password_hash = $1, must_change_password = 0, updated_at = $2 \
                WHERE id = $3";
     let n = on_pool!(db, p => sqlx::query(sql).bind(&hash).bind(now_millis()).bind(id.0)
-        .execute(p).await)?
-    .rows_affected();
+        .execute(p).await.map(|r| r.rows_affected()))?;
     affected_one("user", id, n)
 }
 
@@ -172,8 +175,7 @@ pub(super) async fn set_roles(
     let encoded = encode_roles(roles)?;
     let sql = "UPDATE users SET roles = $1, institution_id = $2, updated_at = $3 WHERE id = $4";
     let n = on_pool!(db, p => sqlx::query(sql).bind(&encoded).bind(institution.map(|i| i.0))
-        .bind(now_millis()).bind(id.0).execute(p).await)?
-    .rows_affected();
+        .bind(now_millis()).bind(id.0).execute(p).await.map(|r| r.rows_affected()))?;
     affected_one("user", id, n)
 }
 
@@ -194,7 +196,7 @@ pub(super) async fn create_session(
     let sql = "INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at, \
                last_seen_at) VALUES ($1, $2, $3, $4, $5, $6)";
     on_pool!(db, p => sqlx::query(sql).bind(token_hash).bind(s.user_id.0).bind(&s.csrf_token)
-        .bind(s.created_at).bind(s.expires_at).bind(s.last_seen_at).execute(p).await)?;
+        .bind(s.created_at).bind(s.expires_at).bind(s.last_seen_at).execute(p).await.map(|r| r.rows_affected()))?;
     Ok(())
 }
 
@@ -223,20 +225,21 @@ pub(super) async fn touch_session(
     expires_at: Millis,
 ) -> Result<(), StoreError> {
     let sql = "UPDATE sessions SET last_seen_at = $1, expires_at = $2 WHERE token_hash = $3";
-    on_pool!(db, p => sqlx::query(sql).bind(now).bind(expires_at).bind(token_hash).execute(p).await)?;
+    on_pool!(db, p => sqlx::query(sql).bind(now).bind(expires_at).bind(token_hash).execute(p).await.map(|r| r.rows_affected()))?;
     Ok(())
 }
 
 pub(super) async fn delete_session(db: &Db, token_hash: &str) -> Result<(), StoreError> {
     on_pool!(db, p => sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
-        .bind(token_hash).execute(p).await)?;
+        .bind(token_hash).execute(p).await.map(|r| r.rows_affected()))?;
     Ok(())
 }
 
 pub(super) async fn delete_user_sessions(db: &Db, user: UserId) -> Result<u64, StoreError> {
-    Ok(on_pool!(db, p => sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-        .bind(user.0).execute(p).await)?
-    .rows_affected())
+    Ok(
+        on_pool!(db, p => sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+        .bind(user.0).execute(p).await.map(|r| r.rows_affected()))?,
+    )
 }
 
 #[derive(sqlx::FromRow)]
@@ -351,13 +354,15 @@ pub(super) async fn record_login_failure(
                  window_start = CASE WHEN login_failures.window_start + $3 < $2 THEN $2 \
                                      ELSE login_failures.window_start END \
                RETURNING failures";
-    Ok(on_pool!(db, p => sqlx::query_scalar(sql).bind(username).bind(now).bind(window_ms)
-        .fetch_one(p).await)?)
+    Ok(
+        on_pool!(db, p => sqlx::query_scalar(sql).bind(username).bind(now).bind(window_ms)
+        .fetch_one(p).await)?,
+    )
 }
 
 pub(super) async fn lock_login(db: &Db, username: &str, until: Millis) -> Result<(), StoreError> {
     on_pool!(db, p => sqlx::query("UPDATE login_failures SET locked_until = $2 WHERE username = $1")
-        .bind(username).bind(until).execute(p).await)?;
+        .bind(username).bind(until).execute(p).await.map(|r| r.rows_affected()))?;
     Ok(())
 }
 
@@ -373,6 +378,6 @@ pub(super) async fn login_locked_until(
 
 pub(super) async fn clear_login_failures(db: &Db, username: &str) -> Result<(), StoreError> {
     on_pool!(db, p => sqlx::query("DELETE FROM login_failures WHERE username = $1")
-        .bind(username).execute(p).await)?;
+        .bind(username).execute(p).await.map(|r| r.rows_affected()))?;
     Ok(())
 }

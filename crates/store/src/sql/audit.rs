@@ -128,7 +128,8 @@ pub(super) async fn list(
     f: &AuditFilter,
     page: Page,
 ) -> Result<Vec<AuditEntry>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM audit_log {FILTER} ORDER BY seq DESC LIMIT $5 OFFSET $6");
+    let sql =
+        format!("SELECT {COLUMNS} FROM audit_log {FILTER} ORDER BY seq DESC LIMIT $5 OFFSET $6");
     let action = action_pattern(f);
     let rows: Vec<Row> = on_pool!(db, p => sqlx::query_as(&sql)
         .bind(f.actor_name.as_deref()).bind(action.as_deref()).bind(f.from_ts).bind(f.to_ts)

@@ -71,5 +71,7 @@ pub(super) async fn list(db: &Db, page: Page) -> Result<Vec<Institution>, StoreE
 }
 
 pub(super) async fn count(db: &Db) -> Result<i64, StoreError> {
-    Ok(on_pool!(db, p => sqlx::query_scalar("SELECT COUNT(*) FROM institutions").fetch_one(p).await)?)
+    Ok(
+        on_pool!(db, p => sqlx::query_scalar("SELECT COUNT(*) FROM institutions").fetch_one(p).await)?,
+    )
 }

@@ -1,0 +1,106 @@
+//! `hdos bench <name>`: end-to-end measurements that print one JSON line per figure.
+
+use crate::{cli::BenchName, config::Config, wiring};
+use anyhow::Result;
+use hdos_core::Role;
+use hdos_store::{NewAuditEntry, NewUser, Outcome, Secret, Session, now_millis};
+use std::{process::ExitCode, time::Instant};
+
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|kb| kb.parse::<f64>().ok())
+            })
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+fn report(bench: &str, backend: &str, rows: u64, start: Instant) {
+    let seconds = start.elapsed().as_secs_f64();
+    println!(
+        "{}",
+        serde_json::json!({
+            "bench": bench,
+            "backend": backend,
+            "rows": rows,
+            "seconds": (seconds * 1000.0).round() / 1000.0,
+            "rows_per_s": (rows as f64 / seconds).round(),
+            "peak_rss_mb": (peak_rss_mb() * 10.0).round() / 10.0,
+        })
+    );
+}
+
+pub async fn bench(cfg: &Config, name: BenchName, rows: u64) -> Result<ExitCode> {
+    match name {
+        BenchName::Store => store(cfg, rows).await?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Metadata-store figures: audit appends (each one a hash-chain transaction), a full chain
+/// verification, and session lookups (the work of every authenticated request).
+async fn store(cfg: &Config, rows: u64) -> Result<()> {
+    let store = wiring::open_store(cfg).await?;
+    let backend = format!("{:?}", store.backend()).to_lowercase();
+    let start = Instant::now();
+    for i in 0..rows {
+        store
+            .append_audit(NewAuditEntry {
+                actor_id: None,
+                actor_name: "bench".into(),
+                action: "bench.append".into(),
+                target: format!("row {i}"),
+                outcome: Outcome::Success,
+                ip: "127.0.0.1".into(),
+                detail: serde_json::json!({"i": i}),
+            })
+            .await?;
+    }
+    report("audit_append", &backend, rows, start);
+
+    let start = Instant::now();
+    let status = store.verify_audit_chain().await?;
+    report(
+        "audit_verify",
+        &backend,
+        status.entries_checked as u64,
+        start,
+    );
+
+    let name = format!("bench-{}", now_millis());
+    let user = store
+        .create_user(NewUser {
+            username: name,
+            display_name: "bench".into(),
+            password: Secret::new("bench password 123"),
+            roles: vec![Role::User],
+            institution_id: None,
+            must_change_password: false,
+        })
+        .await?;
+    let now = now_millis();
+    store
+        .create_session(
+            "bench-session",
+            &Session {
+                user_id: user.id,
+                csrf_token: "c".into(),
+                created_at: now,
+                expires_at: now + 3_600_000,
+                last_seen_at: now,
+            },
+        )
+        .await?;
+    let start = Instant::now();
+    for _ in 0..rows {
+        store.session("bench-session", now_millis()).await?;
+    }
+    report("session_lookup", &backend, rows, start);
+    store.delete_session("bench-session").await?;
+    Ok(())
+}

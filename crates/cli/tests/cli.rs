@@ -1,0 +1,190 @@
+//! The `hdos` binary as an operator uses it.
+
+use anyhow::{Result, ensure};
+use std::process::{Command, Output};
+
+fn hdos(data_dir: &std::path::Path, args: &[&str]) -> Result<Output> {
+    Ok(Command::new(env!("CARGO_BIN_EXE_hdos"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("HDOS__LOG__LEVEL", "warn")
+        .env_remove("HDOS__STORE__URL")
+        .output()?)
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn init_creates_the_data_dir_a_private_master_key_and_an_admin() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().join("data");
+    let out = hdos(
+        &data,
+        &["init", "--admin-password", "initial admin password"],
+    )?;
+    ensure!(out.status.success(), "{}", text(&out));
+    ensure!(text(&out).contains("administrator `admin` created"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(data.join("master.key"))?
+            .permissions()
+            .mode()
+            & 0o777;
+        ensure!(mode == 0o600, "master key mode {mode:o}");
+    }
+    let again = hdos(&data, &["init"])?;
+    ensure!(again.status.success() && text(&again).contains("already exists"));
+    let list = hdos(&data, &["user", "list"])?;
+    ensure!(text(&list).contains("admin"), "{}", text(&list));
+    Ok(())
+}
+
+#[test]
+fn a_data_dir_that_cannot_be_written_is_a_clear_error() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "not a directory")?;
+    let out = hdos(&file.join("data"), &["init"])?;
+    ensure!(!out.status.success());
+    let msg = text(&out);
+    ensure!(
+        msg.contains("data directory") && msg.contains("cannot be created"),
+        "{msg}"
+    );
+    Ok(())
+}
+
+#[test]
+fn an_invalid_config_key_or_value_names_the_key() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let out = Command::new(env!("CARGO_BIN_EXE_hdos"))
+        .args(["config", "show"])
+        .env("HDOS__SERVER__LISTEN_ADRESS", "x")
+        .current_dir(dir.path())
+        .output()?;
+    ensure!(!out.status.success());
+    ensure!(text(&out).contains("listen_adress"), "{}", text(&out));
+    let out = Command::new(env!("CARGO_BIN_EXE_hdos"))
+        .args(["config", "show"])
+        .env("HDOS__SERVER__LOGIN_MAX_FAILURES", "many")
+        .current_dir(dir.path())
+        .output()?;
+    ensure!(!out.status.success());
+    ensure!(
+        text(&out).to_lowercase().contains("login_max_failures"),
+        "{}",
+        text(&out)
+    );
+    Ok(())
+}
+
+#[test]
+fn config_show_redacts_the_store_password() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let out = Command::new(env!("CARGO_BIN_EXE_hdos"))
+        .args([
+            "config",
+            "show",
+            "--store-url",
+            "postgres://hdos:TopSecret@db:5432/hdos",
+        ])
+        .current_dir(dir.path())
+        .output()?;
+    ensure!(out.status.success(), "{}", text(&out));
+    let shown = text(&out);
+    ensure!(
+        !shown.contains("TopSecret") && shown.contains("***"),
+        "{shown}"
+    );
+    Ok(())
+}
+
+#[test]
+fn an_unreachable_postgres_fails_after_retries_with_a_clear_error() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let out = Command::new(env!("CARGO_BIN_EXE_hdos"))
+        .args([
+            "migrate",
+            "--store-url",
+            "postgres://hdos:pw@127.0.0.1:9/hdos",
+        ])
+        .env("HDOS__STORE__CONNECT_ATTEMPTS", "2")
+        .env("HDOS__LOG__LEVEL", "warn")
+        .current_dir(dir.path())
+        .output()?;
+    ensure!(!out.status.success());
+    let msg = text(&out);
+    ensure!(
+        msg.contains("cannot reach the metadata store") && msg.contains("after 2 attempts"),
+        "{msg}"
+    );
+    ensure!(!msg.contains(":pw@"), "{msg}");
+    Ok(())
+}
+
+#[test]
+fn users_are_added_and_disabled_and_audit_verify_names_tampering() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().join("data");
+    ensure!(
+        hdos(
+            &data,
+            &["init", "--admin-password", "initial admin password"]
+        )?
+        .status
+        .success()
+    );
+    let add = hdos(
+        &data,
+        &[
+            "user",
+            "add",
+            "--username",
+            "wang",
+            "--role",
+            "manager",
+            "--password",
+            "wang password 1",
+        ],
+    )?;
+    ensure!(add.status.success(), "{}", text(&add));
+    let disable = hdos(&data, &["user", "disable", "wang"])?;
+    ensure!(disable.status.success(), "{}", text(&disable));
+    ensure!(text(&hdos(&data, &["user", "list"])?).contains("disabled"));
+    let ok = hdos(&data, &["audit", "verify"])?;
+    ensure!(
+        ok.status.success() && text(&ok).contains("intact: 3 entries"),
+        "{}",
+        text(&ok)
+    );
+
+    // An attacker with the database file drops the append-only triggers and edits entry 2.
+    let url = format!("sqlite://{}", data.join("hdos.db").display());
+    tokio::runtime::Runtime::new()?.block_on(async {
+        let store =
+            hdos_store::SqlStore::connect(&url, &hdos_store::ConnectOptions::default()).await?;
+        store
+            .execute_raw(
+                "DROP TRIGGER audit_log_no_update; \
+                 UPDATE audit_log SET target = 'someone-else' WHERE seq = 2;",
+            )
+            .await?;
+        anyhow::Ok(())
+    })?;
+    let broken = hdos(&data, &["audit", "verify"])?;
+    ensure!(broken.status.code() == Some(1), "{}", text(&broken));
+    ensure!(
+        text(&broken).contains("BROKEN at entry 2"),
+        "{}",
+        text(&broken)
+    );
+    Ok(())
+}
