@@ -101,10 +101,16 @@ async fn authorize(
         if !entry.policy.allows(p.roles()) {
             return Err(deny(app, p, target_of(&req), entry, t, "role").await);
         }
+        // An account created with a one-time password must change it before anything else.
+        if p.user.must_change_password
+            && entry.surface == Surface::Page
+            && !matches!(entry.path, "/account/password" | "/logout")
+        {
+            return Err(Redirect::to("/account/password").into_response());
+        }
         if entry.policy.scoped_for(p.roles()) {
-            let (req_parts, body) = req.into_parts();
-            let mut parts = req_parts;
             let own = p.user.institution_id.map(|i| i.0.to_string());
+            let (mut parts, body) = req.into_parts();
             let named = RawPathParams::from_request_parts(&mut parts, &())
                 .await
                 .ok()
@@ -119,13 +125,6 @@ async fn authorize(
                 return Err(deny(app, p, target_of(&req), entry, t, "institution scope").await);
             }
             return finish(app, entry, t, req, principal).await;
-        }
-        // An account created with a one-time password must change it before anything else.
-        if p.user.must_change_password
-            && entry.surface == Surface::Page
-            && !matches!(entry.path, "/account/password" | "/logout")
-        {
-            return Err(Redirect::to("/account/password").into_response());
         }
     }
     finish(app, entry, t, req, principal).await

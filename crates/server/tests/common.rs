@@ -89,6 +89,11 @@ impl TestApp {
     /// A fresh session made directly in the store (no password round trip).
     pub async fn session(&self, role: Role) -> Result<Login> {
         let user = self.user(role).await?;
+        self.session_for(&user).await
+    }
+
+    /// A fresh session for any account.
+    pub async fn session_for(&self, user: &User) -> Result<Login> {
         let token = auth::random_token(32);
         let csrf = auth::random_token(24);
         let now = now_millis();

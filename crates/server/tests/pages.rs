@@ -155,6 +155,21 @@ async fn admins_create_users_through_the_form() -> Result<()> {
         .await?
         .context("created")?;
     ensure!(u.roles == vec![Role::Provider, Role::User] && u.must_change_password);
+    // Until the initial password is changed, every page leads to the password form.
+    let nurse = app.session_for(&u).await?;
+    let home = app.send(get("/", Some(&nurse))).await?;
+    ensure!(home.status() == StatusCode::SEE_OTHER);
+    ensure!(
+        home.headers()
+            .get(header::LOCATION)
+            .is_some_and(|v| v == "/account/password")
+    );
+    ensure!(
+        app.send(get("/account/password", Some(&nurse)))
+            .await?
+            .status()
+            == StatusCode::OK
+    );
     let html = body_text(app.send(get("/admin/users", Some(&admin))).await?).await?;
     ensure!(html.contains("李护士"));
     Ok(())

@@ -17,8 +17,8 @@ use crate::{
 use async_trait::async_trait;
 use hdos_core::{InstitutionId, Role, TokenId, UserId};
 use sqlx::{
-    PgPool, SqlitePool,
-    postgres::PgPoolOptions,
+    Connection, PgConnection, PgPool, SqlitePool,
+    postgres::{PgConnectOptions, PgPoolOptions},
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 use std::{str::FromStr, time::Duration};
@@ -124,12 +124,26 @@ async fn connect_postgres(url: &str, opts: &ConnectOptions) -> Result<PgPool, St
     let mut backoff = opts.first_backoff;
     let attempts = opts.connect_attempts.max(1);
     let mut attempt = 1;
+    let connect_opts =
+        PgConnectOptions::from_str(url).map_err(|source| StoreError::Unreachable {
+            target: redact_url(url),
+            attempts: 0,
+            source,
+        })?;
     loop {
-        let result = PgPoolOptions::new()
-            .max_connections(opts.max_connections)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect(url)
-            .await;
+        // One direct connection first: it fails at once when nothing listens, where a pool
+        // would keep retrying until its acquire timeout.
+        let result = match PgConnection::connect_with(&connect_opts).await {
+            Ok(conn) => {
+                let _ = conn.close().await;
+                PgPoolOptions::new()
+                    .max_connections(opts.max_connections)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_with(connect_opts.clone())
+                    .await
+            }
+            Err(e) => Err(e),
+        };
         match result {
             Ok(pool) => return Ok(pool),
             Err(source) if attempt >= attempts || !is_transient(&source) => {
