@@ -64,14 +64,22 @@ pub fn common(router: Router, cfg: &ServerConfig) -> Router {
         ));
     }
     router
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request| {
             let request_id = req
                 .headers()
                 .get(&REQUEST_ID)
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("-");
-            tracing::info_span!("http", method = %req.method(), uri = %req.uri().path(), request_id)
-        }))
+                    tracing::info_span!("http", method = %req.method(), uri = %req.uri().path(), request_id)
+                })
+                .on_response(
+                    DefaultOnResponse::new()
+                        .level(Level::INFO)
+                        .latency_unit(LatencyUnit::Millis),
+                ),
+        )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
 }
