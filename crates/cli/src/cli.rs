@@ -40,6 +40,9 @@ pub enum Command {
     /// Configuration tools.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// The regional data standard.
+    #[command(subcommand)]
+    Standard(StandardCommand),
     /// Run the whole platform on a fresh demo data dir with one account per role.
     Demo(ServeArgs),
     /// Measure a capability end to end; prints one JSON line per figure.
@@ -102,6 +105,16 @@ pub enum UserCommand {
 pub enum AuditCommand {
     /// Walk the hash chain and name the first entry that was changed, deleted or reordered.
     Verify,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StandardCommand {
+    /// List the datasets of the standard in force.
+    Show {
+        /// A TOML file that adds datasets or fields to the built-in standard.
+        #[arg(long)]
+        extension: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

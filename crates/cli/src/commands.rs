@@ -4,9 +4,10 @@ mod admin;
 mod bench;
 mod demo;
 mod serve;
+mod standard;
 
 use crate::{
-    cli::{AuditCommand, Cli, Command, ConfigCommand},
+    cli::{AuditCommand, Cli, Command, ConfigCommand, StandardCommand},
     config::{Config, LogFormat, Overrides},
 };
 use anyhow::{Context, Result};
@@ -34,6 +35,9 @@ pub async fn run(args: Cli) -> Result<ExitCode> {
         Command::Config(ConfigCommand::Show) => {
             print!("{}", cfg.redacted_toml());
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Standard(StandardCommand::Show { extension }) => {
+            standard::show(extension.as_deref())
         }
         Command::Demo(_) => demo::demo(&cfg).await,
         Command::Bench { name, rows } => bench::bench(&cfg, name, rows).await,

@@ -188,3 +188,59 @@ fn users_are_added_and_disabled_and_audit_verify_names_tampering() -> Result<()>
     );
     Ok(())
 }
+
+#[test]
+fn the_standard_can_be_extended_from_a_file() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let builtin = text(&hdos(dir.path(), &["standard", "show"])?);
+    ensure!(
+        builtin.contains("patient") && builtin.contains("infectious_report"),
+        "{builtin}"
+    );
+    let fields = |out: &str| -> Option<u32> {
+        out.lines()
+            .find(|l| l.starts_with("patient "))
+            .and_then(|l| l.split_whitespace().nth(3))
+            .and_then(|n| n.parse().ok())
+    };
+    let ext = dir.path().join("ext.toml");
+    std::fs::write(
+        &ext,
+        "[[datasets]]\nname = \"patient\"\n\n[[datasets.fields]]\nname = \"blood_type\"\nname_zh = \"血型\"\n\
+         type = \"code\"\nrequired = false\ndomain = [{ code = \"A\", label = \"A型\" }]\nrole = \"sensitive\"\nlevel = 3\n",
+    )?;
+    let out = hdos(
+        dir.path(),
+        &[
+            "standard",
+            "show",
+            "--extension",
+            ext.to_str().unwrap_or_default(),
+        ],
+    )?;
+    ensure!(out.status.success(), "{}", text(&out));
+    ensure!(
+        fields(&text(&out)) == fields(&builtin).map(|n| n + 1),
+        "{}",
+        text(&out)
+    );
+    std::fs::write(
+        &ext,
+        "[[datasets]]\nname = \"patient\"\n\n[[datasets.fields]]\nname = \"x\"\nname_zh = \"x\"\ntype = \"int\"\nrequired = false\nrole = \"none\"\nlevel = 7\n",
+    )?;
+    let bad = hdos(
+        dir.path(),
+        &[
+            "standard",
+            "show",
+            "--extension",
+            ext.to_str().unwrap_or_default(),
+        ],
+    )?;
+    ensure!(
+        !bad.status.success() && text(&bad).contains("level"),
+        "{}",
+        text(&bad)
+    );
+    Ok(())
+}
