@@ -24,11 +24,13 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
     }
 }
 
-/// An error as JSON routes return it.
+/// An error as JSON routes return it. `localized` is the same message as a translation key and
+/// its arguments, for pages to show in the reader's language.
 #[derive(Debug)]
 pub struct ApiError {
     pub kind: ErrorKind,
     pub message: String,
+    pub localized: Option<(&'static str, Vec<(&'static str, String)>)>,
 }
 
 /// The JSON error body.
@@ -46,7 +48,14 @@ impl ApiError {
         Self {
             kind,
             message: message.into(),
+            localized: None,
         }
+    }
+
+    /// Adds the translation key (and `{name}` arguments) pages use instead of `message`.
+    pub fn localized(mut self, key: &'static str, args: Vec<(&'static str, String)>) -> Self {
+        self.localized = Some((key, args));
+        self
     }
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::InvalidInput, message)
@@ -67,12 +76,9 @@ macro_rules! from_crate_error {
         impl From<$t> for ApiError {
             fn from(e: $t) -> Self {
                 let kind = e.kind();
-                if kind == ErrorKind::Internal {
-                    // The full cause goes to the log under the error id, never to the client.
-                    Self { kind, message: format!("{e:#}") }
-                } else {
-                    Self { kind, message: e.to_string() }
-                }
+                // For internal errors the full cause goes to the log under the error id, never
+                // to the client (see `into_response`).
+                Self::new(kind, if kind == ErrorKind::Internal { format!("{e:#}") } else { e.to_string() })
             }
         }
     )*};
@@ -130,13 +136,20 @@ impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let t = self.t;
         let status = status_of(self.error.kind);
+        let message = match &self.error.localized {
+            Some((key, args)) => {
+                let args: Vec<(&str, &str)> = args.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                t.fmt(key, &args)
+            }
+            None => self.error.message.clone(),
+        };
         let error_id = uuid::Uuid::new_v4().to_string();
         let (heading, detail) = match self.error.kind {
             ErrorKind::Forbidden => (t.get("error.forbidden"), String::new()),
-            ErrorKind::NotFound => (t.get("error.not_found"), self.error.message),
-            ErrorKind::InvalidInput => (t.get("error.invalid_input"), self.error.message),
+            ErrorKind::NotFound => (t.get("error.not_found"), message),
+            ErrorKind::InvalidInput => (t.get("error.invalid_input"), message),
             ErrorKind::AlreadyExists | ErrorKind::Conflict => {
-                (t.get("error.already_exists"), self.error.message)
+                (t.get("error.already_exists"), message)
             }
             ErrorKind::Unavailable | ErrorKind::Timeout => {
                 (t.get("error.unavailable"), String::new())
@@ -145,7 +158,7 @@ impl IntoResponse for PageError {
                 tracing::error!(%error_id, cause = %self.error.message, "page failed");
                 (t.get("error.internal"), error_id)
             }
-            _ => (t.get("error.title"), self.error.message),
+            _ => (t.get("error.title"), message),
         };
         render(status, &ErrorPage { t, heading, detail })
     }

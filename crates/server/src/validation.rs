@@ -26,10 +26,12 @@ pub fn institution(i: &NewInstitution) -> Result<(), ApiError> {
         return Err(ApiError::invalid(format!(
             "code `{}` is not an 18-character unified social credit code",
             i.code
-        )));
+        ))
+        .localized("invalid.credit_code", vec![("value", i.code.clone())]));
     }
     if i.name.is_empty() || i.name.chars().count() > 100 {
-        return Err(ApiError::invalid("name must have 1–100 characters"));
+        return Err(ApiError::invalid("name must have 1–100 characters")
+            .localized("invalid.name_length", vec![]));
     }
     for (field, value) in [("grade", &i.grade), ("kind", &i.kind)] {
         let allowed = institution_domain(field);
@@ -37,10 +39,18 @@ pub fn institution(i: &NewInstitution) -> Result<(), ApiError> {
             return Err(ApiError::invalid(format!(
                 "{field} `{value}` is not one of {}",
                 allowed.join(", ")
-            )));
+            ))
+            .localized(
+                "invalid.domain",
+                vec![("value", value.clone()), ("allowed", allowed.join("、"))],
+            ));
         }
     }
-    hdos_core::validate::region::validate_region_code(&i.region_code)
-        .map_err(|e| ApiError::invalid(format!("region_code: {e}")))?;
+    hdos_core::validate::region::validate_region_code(&i.region_code).map_err(|e| {
+        ApiError::invalid(format!("region_code: {e}")).localized(
+            "invalid.region_code",
+            vec![("value", i.region_code.clone())],
+        )
+    })?;
     Ok(())
 }

@@ -108,7 +108,11 @@ async fn injection_text_in_forms_is_stored_and_shown_escaped() -> Result<()> {
         ))
         .await?;
     ensure!(bad.status() == StatusCode::BAD_REQUEST);
-    ensure!(body_text(bad).await?.contains("输入有误"));
+    let text = body_text(bad).await?;
+    ensure!(
+        text.contains("输入有误") && text.contains("不是 18 位统一社会信用代码"),
+        "{text}"
+    );
     let bad_region = app
         .send(form(
             "/admin/institutions",
