@@ -300,3 +300,95 @@ fn every_used_translation_key_exists() -> Result<()> {
     );
     Ok(())
 }
+
+/// Injection text in every field of every form: each field either stores it verbatim (shown
+/// escaped) or refuses it with a 400; nothing is ever interpreted.
+#[tokio::test]
+async fn injection_text_in_every_form_field_is_stored_or_refused_never_run() -> Result<()> {
+    let app = TestApp::new().await?;
+    let admin = app.session(Role::Admin).await?;
+    let evil = "x'); DROP TABLE users;--<b>bold</b>";
+    let hospital = app.hospital.0.to_string();
+    let forms: Vec<(&str, Vec<(&str, String)>)> = vec![
+        (
+            "/admin/institutions",
+            vec![
+                ("code", "12330000INJE00001A".into()),
+                ("name", "注入测试".into()),
+                ("grade", "一级".into()),
+                ("kind", "村卫生室".into()),
+                ("region_code", "330102".into()),
+            ],
+        ),
+        (
+            "/admin/users",
+            vec![
+                ("username", "inject.me".into()),
+                ("display_name", "注入".into()),
+                ("roles", "user".into()),
+                ("institution_id", hospital.clone()),
+                ("password", "long enough password".into()),
+            ],
+        ),
+        (
+            "/admin/tokens",
+            vec![
+                ("user_id", "1".into()),
+                ("name", "注入".into()),
+                ("expires_in_days", "".into()),
+            ],
+        ),
+        (
+            "/account/password",
+            vec![
+                ("current", "wrong".into()),
+                ("new", "n".into()),
+                ("confirm", "n".into()),
+            ],
+        ),
+    ];
+    let users_before = app.state.store.count_users().await?;
+    for (path, fields) in &forms {
+        for (i, (name, _)) in fields.iter().enumerate() {
+            let mut sent: Vec<(&str, String)> = fields.clone();
+            sent[i].1 = format!("{}{evil}", sent[i].1);
+            if *name == "username" || *name == "code" {
+                // Keep unique keys unique across iterations.
+                sent[i].1 = format!("{}{i}", sent[i].1);
+            }
+            let pairs: Vec<(&str, &str)> = sent.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let resp = app
+                .send(form(path, Some(&admin), Some(&admin.csrf), &pairs))
+                .await?;
+            let status = resp.status();
+            let html = body_text(resp).await?;
+            ensure!(
+                status == StatusCode::SEE_OTHER
+                    || status == StatusCode::OK
+                    || status.is_client_error(),
+                "{path} {name}: {status}"
+            );
+            ensure!(
+                !html.contains("<b>bold</b>"),
+                "{path} {name}: rendered as markup"
+            );
+        }
+    }
+    // Whatever was stored is shown escaped, and the tables are all still there.
+    for page in ["/admin/institutions", "/admin/users", "/admin/tokens"] {
+        let html = body_text(app.send(get(page, Some(&admin))).await?).await?;
+        ensure!(!html.contains("<b>bold</b>"), "{page}");
+    }
+    ensure!(app.state.store.count_users().await? >= users_before);
+    ensure!(app.state.store.count_institutions().await? >= 2);
+    let stored = app
+        .state
+        .store
+        .institution_by_code("12330000INJE00001A")
+        .await?;
+    ensure!(
+        stored.is_some_and(|i| i.name.ends_with(evil)),
+        "the name was stored verbatim"
+    );
+    Ok(())
+}
