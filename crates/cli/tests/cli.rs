@@ -13,6 +13,18 @@ fn hdos(data_dir: &std::path::Path, args: &[&str]) -> Result<Output> {
         .output()?)
 }
 
+/// Runs `hdos` in `cwd` with extra environment, without a data-dir flag.
+fn hdos_env(cwd: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Result<Output> {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hdos"));
+    cmd.args(args)
+        .current_dir(cwd)
+        .env("HDOS__LOG__LEVEL", "warn");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    Ok(cmd.output()?)
+}
+
 fn text(o: &Output) -> String {
     format!(
         "{}{}",
@@ -65,18 +77,18 @@ fn a_data_dir_that_cannot_be_written_is_a_clear_error() -> Result<()> {
 #[test]
 fn an_invalid_config_key_or_value_names_the_key() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let out = Command::new(env!("CARGO_BIN_EXE_hdos"))
-        .args(["config", "show"])
-        .env("HDOS__SERVER__LISTEN_ADRESS", "x")
-        .current_dir(dir.path())
-        .output()?;
+    let out = hdos_env(
+        dir.path(),
+        &["config", "show"],
+        &[("HDOS__SERVER__LISTEN_ADRESS", "x")],
+    )?;
     ensure!(!out.status.success());
     ensure!(text(&out).contains("listen_adress"), "{}", text(&out));
-    let out = Command::new(env!("CARGO_BIN_EXE_hdos"))
-        .args(["config", "show"])
-        .env("HDOS__SERVER__LOGIN_MAX_FAILURES", "many")
-        .current_dir(dir.path())
-        .output()?;
+    let out = hdos_env(
+        dir.path(),
+        &["config", "show"],
+        &[("HDOS__SERVER__LOGIN_MAX_FAILURES", "many")],
+    )?;
     ensure!(!out.status.success());
     ensure!(
         text(&out).to_lowercase().contains("login_max_failures"),
