@@ -101,15 +101,16 @@ fn an_invalid_config_key_or_value_names_the_key() -> Result<()> {
 #[test]
 fn config_show_redacts_the_store_password() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let out = Command::new(env!("CARGO_BIN_EXE_hdos"))
-        .args([
+    let out = hdos_env(
+        dir.path(),
+        &[
             "config",
             "show",
             "--store-url",
             "postgres://hdos:TopSecret@db:5432/hdos",
-        ])
-        .current_dir(dir.path())
-        .output()?;
+        ],
+        &[],
+    )?;
     ensure!(out.status.success(), "{}", text(&out));
     let shown = text(&out);
     ensure!(
@@ -122,16 +123,15 @@ fn config_show_redacts_the_store_password() -> Result<()> {
 #[test]
 fn an_unreachable_postgres_fails_after_retries_with_a_clear_error() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let out = Command::new(env!("CARGO_BIN_EXE_hdos"))
-        .args([
+    let out = hdos_env(
+        dir.path(),
+        &[
             "migrate",
             "--store-url",
             "postgres://hdos:pw@127.0.0.1:9/hdos",
-        ])
-        .env("HDOS__STORE__CONNECT_ATTEMPTS", "2")
-        .env("HDOS__LOG__LEVEL", "warn")
-        .current_dir(dir.path())
-        .output()?;
+        ],
+        &[("HDOS__STORE__CONNECT_ATTEMPTS", "2")],
+    )?;
     ensure!(!out.status.success());
     let msg = text(&out);
     ensure!(
