@@ -1,0 +1,14 @@
+//! hdos-synth: a synthetic region whose people and hospitals look like a real Chinese region, so
+//! that collection, quality control and de-identification can be exercised without real patient
+//! data. Everything is drawn from a seeded generator: the same seed gives the same region.
+//!
+//! This first step generates people (names, sex, birth dates from an age pyramid, valid resident
+//! ID numbers, mobile numbers, ethnicity, marital status) in the districts of one province.
+
+mod names;
+pub mod patient;
+pub mod region;
+mod weighted;
+
+pub use patient::{Person, PersonGenerator};
+pub use region::District;
