@@ -2,6 +2,7 @@
 //! Each matcher is written by hand (no regex engine) and returns a typed value or an error that
 //! says what is wrong.
 
+pub mod credit_code;
 pub mod icd10;
 pub mod id_card;
 pub mod loinc;
@@ -10,6 +11,9 @@ pub mod region;
 pub mod sex;
 pub mod ws363;
 
+pub use credit_code::{
+    CreditCodeError, credit_code_check_char, organisation_code_check_char, validate_credit_code,
+};
 pub use icd10::{Icd10Code, Icd10Error, Icd10Form, parse_icd10};
 pub use id_card::{IdError, ResidentId, check_digit, parse_resident_id, upgrade_legacy_id};
 pub use loinc::{LoincError, loinc_check_digit, validate_loinc};
