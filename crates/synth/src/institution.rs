@@ -102,42 +102,10 @@ fn unique_name(
                 }
             ),
             ("三级", _) => format!("{}第{}专科医院", d.city, n),
-            (_, "综合医院") => format!(
-                "{}人民医院{}",
-                d.name,
-                if n == 1 {
-                    String::new()
-                } else {
-                    format!("{n}院区")
-                }
-            ),
-            (_, "中医医院") => format!(
-                "{}中医院{}",
-                d.name,
-                if n == 1 {
-                    String::new()
-                } else {
-                    format!("{n}院区")
-                }
-            ),
-            (_, "妇幼保健院") => format!(
-                "{}妇幼保健院{}",
-                d.name,
-                if n == 1 {
-                    String::new()
-                } else {
-                    format!("{n}院区")
-                }
-            ),
-            (_, "专科医院") => format!(
-                "{}康复医院{}",
-                d.name,
-                if n == 1 {
-                    String::new()
-                } else {
-                    format!("{n}院区")
-                }
-            ),
+            (_, "综合医院") => format!("{}人民医院{}", d.name, campus(n)),
+            (_, "中医医院") => format!("{}中医院{}", d.name, campus(n)),
+            (_, "妇幼保健院") => format!("{}妇幼保健院{}", d.name, campus(n)),
+            (_, "专科医院") => format!("{}康复医院{}", d.name, campus(n)),
             (_, "乡镇卫生院") => format!(
                 "{}{}镇卫生院",
                 d.name,
@@ -154,6 +122,15 @@ fn unique_name(
         }
     }
     unreachable!("the name loop only ends by returning")
+}
+
+/// The suffix of a hospital's n-th campus: none for the first.
+fn campus(n: usize) -> String {
+    if n == 1 {
+        String::new()
+    } else {
+        format!("{n}院区")
+    }
 }
 
 /// `12` (public institution) + area code + organisation code (8 + its check) + check char.
