@@ -5,6 +5,8 @@ mod bench;
 mod demo;
 mod serve;
 mod standard;
+mod synth;
+mod synth_pg;
 
 use crate::{
     cli::{AuditCommand, Cli, Command, ConfigCommand, StandardCommand},
@@ -40,6 +42,7 @@ pub async fn run(args: Cli) -> Result<ExitCode> {
             standard::show(extension.as_deref())
         }
         Command::Demo(_) => demo::demo(&cfg).await,
+        Command::Synth(a) => synth::synth(a).await,
         Command::Bench { name, rows } => bench::bench(&cfg, name, rows).await,
     }
 }

@@ -256,3 +256,70 @@ fn the_standard_can_be_extended_from_a_file() -> Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn synth_generates_a_region_and_streams_changes_into_it() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let region = dir.path().join("region");
+    let region_arg = region.to_str().unwrap_or_default();
+    let mut args = vec![
+        "synth",
+        "--patients",
+        "400",
+        "--institutions",
+        "1,1,2",
+        "--defects",
+        "light",
+        "--messages",
+        "--out",
+        region_arg,
+    ];
+    let pg = std::env::var("HDOS_TEST_POSTGRES_URL").ok();
+    if let Some(url) = &pg {
+        args.extend(["--postgres", url.as_str(), "--postgres-institutions", "2"]);
+    }
+    let out = hdos(dir.path(), &args)?;
+    ensure!(out.status.success(), "{}", text(&out));
+    ensure!(text(&out).contains("400 people"), "{}", text(&out));
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(region.join("region.json"))?)?;
+    let institutions = manifest["institutions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    ensure!(institutions.len() == 4);
+    for i in &institutions {
+        ensure!(region.join(i["his"].as_str().unwrap_or_default()).exists());
+    }
+
+    let again = hdos(dir.path(), &args)?;
+    ensure!(!again.status.success(), "a used directory is refused");
+    ensure!(text(&again).contains("not empty"), "{}", text(&again));
+
+    let stream = [
+        "synth", "stream", "--region", region_arg, "--rate", "500", "--events", "40",
+    ];
+    let out = hdos(dir.path(), &stream)?;
+    ensure!(out.status.success(), "{}", text(&out));
+    ensure!(text(&out).contains("40 events"), "{}", text(&out));
+
+    if let Some(url) = &pg {
+        let mut to_pg = stream.to_vec();
+        to_pg.extend(["--postgres", url.as_str()]);
+        let out = hdos(dir.path(), &to_pg)?;
+        ensure!(out.status.success(), "{}", text(&out));
+        ensure!(text(&out).contains("40 events"), "{}", text(&out));
+    }
+
+    let bad = hdos(
+        dir.path(),
+        &["synth", "--defects", "sometimes", "--out", "x"],
+    )?;
+    ensure!(!bad.status.success());
+    ensure!(
+        text(&bad).contains("not a defect profile"),
+        "{}",
+        text(&bad)
+    );
+    Ok(())
+}

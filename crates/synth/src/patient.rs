@@ -5,11 +5,12 @@ use chrono::{Datelike, Duration, NaiveDate};
 use hdos_core::validate::{Sex, check_digit};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
-use std::collections::HashSet;
 
 /// One person as the civil registry knows them; each hospital gives them its own patient id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Person {
+    /// Position in the region's population, from 0; the seed of everything about the person.
+    pub index: u64,
     /// GB 11643 resident ID number (18 characters, valid check digit).
     pub id_no: String,
     pub name: String,
@@ -24,6 +25,9 @@ pub struct Person {
     pub ethnicity_code: String,
     /// GB/T 2261.2 code.
     pub marital_code: String,
+    pub occupation: Option<&'static str>,
+    /// Medical insurance scheme, from the standard's `settlement.insurance_type` domain.
+    pub insurance: &'static str,
 }
 
 /// Draws people deterministically from a seed.
@@ -34,8 +38,17 @@ pub struct PersonGenerator {
     districts: Vec<(District, u32)>,
     /// Ages are computed at this date, so output does not depend on when it runs.
     reference: NaiveDate,
-    issued: HashSet<String>,
+    /// Numbers issued so far per (district, birth date, sex): the registry never issues one
+    /// twice, and this table's size depends on the districts and the age span only, not on
+    /// how many people are drawn.
+    issued: Vec<u16>,
+    next_index: u64,
 }
+
+/// Ages are drawn below this many days.
+const MAX_DAYS_OLD: usize = 95 * 366;
+/// Sequence numbers per sex for one area and birth date (`000`–`999`, parity is the sex).
+const SEQUENCES_PER_SEX: u16 = 500;
 
 /// Share of males per thousand births (sex ratio about 105 : 100).
 const MALE_PER_THOUSAND: u32 = 512;
@@ -46,7 +59,8 @@ impl PersonGenerator {
             rng: ChaCha20Rng::seed_from_u64(seed),
             districts: districts.iter().map(|d| (*d, d.weight)).collect(),
             reference,
-            issued: HashSet::new(),
+            issued: vec![0; districts.len() * (MAX_DAYS_OLD + 1) * 2],
+            next_index: 0,
         }
     }
 
@@ -56,11 +70,23 @@ impl PersonGenerator {
         } else {
             Sex::Female
         };
-        let birth_date = self.birth_date();
-        let district = *pick(&mut self.rng, &self.districts);
-        let id_no = self.unique_id(district.code, birth_date, sex);
+        let mut birth_date = self.birth_date();
+        let district_index = self.pick_district();
+        let district = self.districts[district_index].0;
+        let id_no = loop {
+            match self.unique_id(district_index, birth_date, sex) {
+                Some(id) => break id,
+                // All 500 numbers of that day are taken: a neighbour's birthday is as likely.
+                None => birth_date -= Duration::days(1),
+            }
+        };
         let age = self.age(birth_date);
+        let index = self.next_index;
+        self.next_index += 1;
         Person {
+            index,
+            occupation: self.occupation(age),
+            insurance: self.insurance(age),
             name: self.name(sex),
             address: self.address(&district),
             phone: self.phone(),
@@ -84,24 +110,85 @@ impl PersonGenerator {
     fn birth_date(&mut self) -> NaiveDate {
         let band = *pick(&mut self.rng, names::AGE_BANDS);
         let days_old = i64::from(band * 365) + self.rng.gen_range(0..5 * 365);
-        self.reference - Duration::days(days_old)
+        // The newest band starts at birth: nobody is born after the reference date.
+        self.reference - Duration::days(days_old.max(1))
     }
 
-    /// Area code, birth date, a sequence whose last digit's parity is the sex, check digit;
-    /// a number already issued is drawn again, as the registry never issues one twice.
-    fn unique_id(&mut self, area: &str, birth: NaiveDate, sex: Sex) -> String {
-        loop {
-            let seq = self.rng.gen_range(0..500) * 2 + u32::from(sex == Sex::Male);
-            let first17 = format!("{area}{}{seq:03}", birth.format("%Y%m%d"));
-            // The first 17 characters are digits by construction, so a check digit exists.
-            let Ok(check) = check_digit(&first17) else {
-                continue;
-            };
-            let id = format!("{first17}{check}");
-            if self.issued.insert(id.clone()) {
-                return id;
+    fn pick_district(&mut self) -> usize {
+        let total: u32 = self.districts.iter().map(|(_, w)| w).sum();
+        let mut x = self.rng.gen_range(0..total);
+        for (i, (_, w)) in self.districts.iter().enumerate() {
+            if x < *w {
+                return i;
             }
+            x -= w;
         }
+        self.districts.len() - 1
+    }
+
+    /// Area code, birth date, a sequence whose last digit's parity is the sex, check digit.
+    /// The n-th number issued for a day is a fixed permutation of n, so numbers look random
+    /// but never repeat; `None` when the day's numbers are used up.
+    fn unique_id(&mut self, district: usize, birth: NaiveDate, sex: Sex) -> Option<String> {
+        let days_old = usize::try_from((self.reference - birth).num_days()).ok()?;
+        let slot = (district * (MAX_DAYS_OLD + 1) + days_old.min(MAX_DAYS_OLD)) * 2
+            + usize::from(sex == Sex::Male);
+        let n = self.issued[slot];
+        if n >= SEQUENCES_PER_SEX {
+            return None;
+        }
+        self.issued[slot] = n + 1;
+        // 211 is coprime to 500, so n ↦ (211 n + offset) mod 500 is a permutation.
+        let offset = (slot % 500) as u32;
+        let seq = ((u32::from(n) * 211 + offset) % 500) * 2 + u32::from(sex == Sex::Male);
+        let area = self.districts[district].0.code;
+        let first17 = format!("{area}{}{seq:03}", birth.format("%Y%m%d"));
+        // The first 17 characters are digits by construction, so a check digit exists.
+        let check = check_digit(&first17).ok()?;
+        Some(format!("{first17}{check}"))
+    }
+
+    fn occupation(&mut self, age: u32) -> Option<&'static str> {
+        const WORKING: &[(&str, u32)] = &[
+            ("企业职员", 30),
+            ("工人", 20),
+            ("农民", 14),
+            ("个体经营者", 10),
+            ("专业技术人员", 12),
+            ("自由职业者", 6),
+            ("无业人员", 8),
+        ];
+        // A fifth of registrations leave the optional field empty.
+        if self.rng.gen_range(0..5) == 0 {
+            return None;
+        }
+        Some(match age {
+            0..=5 => "散居儿童",
+            6..=21 => "学生",
+            22..=59 => *pick(&mut self.rng, WORKING),
+            _ => "离退休人员",
+        })
+    }
+
+    fn insurance(&mut self, age: u32) -> &'static str {
+        let table: &[(&str, u32)] = match age {
+            0..=17 => &[("居民医保", 92), ("商业保险", 3), ("自费", 5)],
+            18..=59 => &[
+                ("职工医保", 58),
+                ("居民医保", 30),
+                ("新农合", 2),
+                ("商业保险", 3),
+                ("自费", 6),
+                ("其他", 1),
+            ],
+            _ => &[
+                ("职工医保", 45),
+                ("居民医保", 50),
+                ("新农合", 2),
+                ("自费", 3),
+            ],
+        };
+        pick::<&str, _>(&mut self.rng, table)
     }
 
     fn name(&mut self, sex: Sex) -> String {
@@ -160,6 +247,7 @@ mod tests {
     use super::*;
     use crate::region::ZHEJIANG;
     use hdos_core::validate::{normalize_mobile, parse_resident_id, validate_region_code};
+    use std::collections::HashSet;
 
     fn reference() -> NaiveDate {
         NaiveDate::from_ymd_opt(2026, 1, 1).unwrap()

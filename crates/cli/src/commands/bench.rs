@@ -38,6 +38,7 @@ fn report(bench: &str, backend: &str, rows: u64, start: Instant) {
 pub async fn bench(cfg: &Config, name: BenchName, rows: u64) -> Result<ExitCode> {
     match name {
         BenchName::Store => store(cfg, rows).await?,
+        BenchName::Synth => synth(cfg, rows)?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -102,5 +103,34 @@ async fn store(cfg: &Config, rows: u64) -> Result<()> {
     }
     report("session_lookup", &backend, rows, start);
     store.delete_session("bench-session").await?;
+    Ok(())
+}
+
+/// Generation of a region of `patients` people (default institutions, two years, clean) into
+/// a scratch directory under the data dir; rows are encounter-level rows of every dataset.
+fn synth(cfg: &Config, patients: u64) -> Result<()> {
+    let out = cfg.data_dir.join("bench-synth");
+    if out.exists() {
+        std::fs::remove_dir_all(&out)?;
+    }
+    let options = hdos_synth::Options {
+        seed: 1,
+        patients,
+        institutions: hdos_synth::InstitutionCounts::default(),
+        years: 2,
+        until: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default(),
+        defects: hdos_synth::DefectProfile::clean(),
+        messages: false,
+        out: out.clone(),
+    };
+    let start = Instant::now();
+    let (manifest, _) = super::synth::run(&options)?;
+    report(
+        "synth_sqlite",
+        "sqlite",
+        manifest.rows.values().sum(),
+        start,
+    );
+    std::fs::remove_dir_all(&out)?;
     Ok(())
 }

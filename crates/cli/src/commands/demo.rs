@@ -5,32 +5,8 @@ use crate::{config::Config, wiring};
 use anyhow::Result;
 use hdos_core::Role;
 use hdos_store::{MetaStore, NewAuditEntry, NewInstitution, NewUser, Outcome, Secret};
-use std::process::ExitCode;
-
-/// Demo institutions: fictitious names and codes under Hangzhou's region codes.
-const INSTITUTIONS: &[(&str, &str, &str, &str, &str)] = &[
-    (
-        "12330000DEMO00001A",
-        "示范省人民医院（演示）",
-        "三级",
-        "综合医院",
-        "330106",
-    ),
-    (
-        "12330100DEMO00002B",
-        "示范市中医院（演示）",
-        "二级",
-        "中医医院",
-        "330105",
-    ),
-    (
-        "12330100DEMO00003C",
-        "示范街道社区卫生服务中心（演示）",
-        "一级",
-        "社区卫生服务中心",
-        "330102",
-    ),
-];
+use hdos_synth::{DefectProfile, InstitutionCounts, Options, RegionManifest};
+use std::{path::Path, process::ExitCode};
 
 /// One account per role; the passwords are documented in the README.
 pub const ACCOUNTS: &[(&str, &str, Role, &str)] = &[
@@ -51,24 +27,63 @@ pub const ACCOUNTS: &[(&str, &str, Role, &str)] = &[
     ("auditor", "安全审计员", Role::Auditor, "demo-auditor-2026"),
 ];
 
-async fn seed(store: &dyn MetaStore) -> Result<()> {
-    for (code, name, grade, kind, region) in INSTITUTIONS {
-        if store.institution_by_code(code).await?.is_none() {
+/// The demo region: about 20,000 people over two years up to today, with a light sprinkling of
+/// defects for quality control to find, and message files for message-based collection.
+fn region_options(data_dir: &Path) -> Options {
+    // Dates are the region's (UTC+8).
+    let today = (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive();
+    Options {
+        seed: 2026,
+        patients: 20_000,
+        institutions: InstitutionCounts::default(),
+        years: 2,
+        until: today,
+        defects: DefectProfile::uniform(0.002),
+        messages: true,
+        out: data_dir.join("region"),
+    }
+}
+
+/// Generates the demo region on first start; later starts reuse it.
+async fn region(data_dir: &Path) -> Result<RegionManifest> {
+    let options = region_options(data_dir);
+    let manifest_path = options.out.join("region.json");
+    if !manifest_path.exists() {
+        println!(
+            "generating the demo region ({} people, {} years) in {} …",
+            options.patients,
+            options.years,
+            options.out.display()
+        );
+        if options.out.exists() {
+            // An interrupted generation left a partial region: start it again.
+            std::fs::remove_dir_all(&options.out)?;
+        }
+        tokio::task::spawn_blocking(move || super::synth::run(&options)).await??;
+    }
+    let text = std::fs::read_to_string(&manifest_path)?;
+    Ok(serde_json::from_str(&text)?)
+}
+
+async fn seed(store: &dyn MetaStore, region: &RegionManifest) -> Result<()> {
+    for i in &region.institutions {
+        if store.institution_by_code(&i.code).await?.is_none() {
             store
                 .create_institution(NewInstitution {
-                    code: (*code).into(),
-                    name: (*name).into(),
-                    grade: (*grade).into(),
-                    kind: (*kind).into(),
-                    region_code: (*region).into(),
+                    code: i.code.clone(),
+                    name: i.name.clone(),
+                    grade: i.grade.clone(),
+                    kind: i.kind.clone(),
+                    region_code: i.region_code.clone(),
                 })
                 .await?;
         }
     }
-    let hospital = store
-        .institution_by_code(INSTITUTIONS[0].0)
-        .await?
-        .map(|i| i.id);
+    // The provider works at the region's first hospital.
+    let hospital = match region.institutions.first() {
+        Some(i) => store.institution_by_code(&i.code).await?.map(|i| i.id),
+        None => None,
+    };
     for (username, display, role, password) in ACCOUNTS {
         if store.user_by_name(username).await?.is_some() {
             continue;
@@ -105,11 +120,19 @@ async fn seed(store: &dyn MetaStore) -> Result<()> {
 pub async fn demo(cfg: &Config) -> Result<ExitCode> {
     wiring::require_loopback(&cfg.server.listen)?;
     let state = serve::state(cfg).await?;
-    seed(state.store.as_ref()).await?;
+    let region = region(&cfg.data_dir).await?;
+    seed(state.store.as_ref(), &region).await?;
     let url = format!("http://{}/", cfg.server.listen);
     println!();
     println!("hdos demo is running at {url}");
     println!("data directory: {}", cfg.data_dir.display());
+    println!(
+        "synthetic region: {} institutions, {} people, {} records in {}",
+        region.institutions.len(),
+        region.patients,
+        region.rows.values().sum::<u64>(),
+        cfg.data_dir.join("region").display()
+    );
     println!();
     println!("  {:<12} {:<20} {:<10}", "username", "password", "role");
     for (username, _, role, password) in ACCOUNTS {

@@ -1,0 +1,349 @@
+//! Generating a whole region to a directory: one HIS database per institution, the ground-truth
+//! manifest of injected defects, optionally HL7 v2 and FHIR message files, and `region.json`
+//! (written last, so its presence marks a complete region).
+//!
+//! People are drawn in order on one thread and their histories written on another through a
+//! bounded queue, so memory stays bounded however many people the region has.
+
+use crate::{
+    SynthError,
+    defect::{self, DefectKind, DefectProfile, ManifestEntry},
+    his::HisWriter,
+    history::{Clinics, History, Period, Site},
+    institution::{Institution, InstitutionCounts, institutions},
+    message::MessageWriter,
+    patient::PersonGenerator,
+    record::{Dataset, Row},
+    region::{District, ZHEJIANG},
+    vendor::Vendor,
+};
+use chrono::{Datelike, NaiveDate};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::{
+    collections::BTreeMap,
+    fs::File,
+    io::{BufWriter, Write},
+    path::{Path, PathBuf},
+    sync::mpsc::sync_channel,
+};
+
+/// What to generate.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub seed: u64,
+    pub patients: u64,
+    pub institutions: InstitutionCounts,
+    pub years: u32,
+    /// The first day after the generated period.
+    pub until: NaiveDate,
+    pub defects: DefectProfile,
+    /// Also write HL7 v2.5 and FHIR R4 files for the same events.
+    pub messages: bool,
+    pub out: PathBuf,
+}
+
+/// The largest region generated: ids of orphan references are drawn above it.
+pub const MAX_PATIENTS: u64 = 100_000_000;
+
+/// Where generation stands, reported after each batch of people.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    pub persons: u64,
+    pub total: u64,
+    pub rows: u64,
+}
+
+/// The region's description, written to `region.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RegionManifest {
+    pub seed: u64,
+    pub patients: u64,
+    pub years: u32,
+    pub period_start: NaiveDate,
+    pub period_end: NaiveDate,
+    /// Rate per defect kind (kinds with rate 0 omitted).
+    pub defect_rates: BTreeMap<String, f64>,
+    pub defects_injected: u64,
+    pub institutions: Vec<SiteManifest>,
+    /// Rows written per dataset across the region (duplicates included).
+    pub rows: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SiteManifest {
+    pub code: String,
+    pub name: String,
+    pub grade: String,
+    pub kind: String,
+    pub region_code: String,
+    pub beds: u32,
+    /// The HIS product family, as the information centre's asset register records it.
+    pub his_vendor: String,
+    /// The HIS database, relative to the output directory.
+    pub his: String,
+    pub rows: BTreeMap<String, u64>,
+}
+
+/// People per batch handed from the drawing thread to the writing thread.
+const BATCH: usize = 1_024;
+/// Batches between commits of the HIS databases.
+const COMMIT_EVERY: u64 = 16;
+
+/// The sites of a region: institutions with their HIS vendors and code forms.
+pub fn sites(seed: u64, counts: InstitutionCounts, districts: &[District]) -> Vec<Site> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x7665_6e64_6f72); // "vendor"
+    let first = rng.gen_range(0..Vendor::ALL.len());
+    institutions(seed, districts, counts)
+        .into_iter()
+        .enumerate()
+        .map(|(i, institution)| {
+            // Every vendor appears once the region has three institutions.
+            let vendor = if i < Vendor::ALL.len() {
+                Vendor::ALL[(first + i) % Vendor::ALL.len()]
+            } else {
+                Vendor::ALL[rng.gen_range(0..Vendor::ALL.len())]
+            };
+            let clinical_share = if institution.grade == "一级" {
+                0.3
+            } else {
+                0.8
+            };
+            Site {
+                clinical_codes: rng.r#gen::<f64>() < clinical_share,
+                vendor,
+                institution,
+            }
+        })
+        .collect()
+}
+
+/// The institution counts a region was generated with.
+pub fn counts_of(region: &RegionManifest) -> InstitutionCounts {
+    let count = |g: &str| region.institutions.iter().filter(|i| i.grade == g).count();
+    InstitutionCounts {
+        tertiary: count("三级"),
+        secondary: count("二级"),
+        primary: count("一级"),
+    }
+}
+
+/// The generated period for `years` years up to `until`.
+pub fn period(years: u32, until: NaiveDate) -> Period {
+    let start = until
+        .with_year(until.year() - years as i32)
+        .unwrap_or_else(|| until - chrono::Duration::days(365 * i64::from(years)));
+    Period { start, end: until }
+}
+
+/// One batch of people drawn, ready to write.
+struct Batch {
+    histories: Vec<History>,
+    defects: Vec<ManifestEntry>,
+    duplicates: Vec<(usize, Row)>,
+}
+
+/// Generates a region into `options.out`, which must be absent or empty.
+pub fn generate(
+    options: &Options,
+    mut progress: impl FnMut(Progress),
+) -> Result<RegionManifest, SynthError> {
+    check(options)?;
+    let out = &options.out;
+    std::fs::create_dir_all(out.join("his"))?;
+    let period = period(options.years, options.until);
+    let sites = sites(options.seed, options.institutions, ZHEJIANG);
+    let clinics = Clinics::new(sites, options.seed, period);
+    let mut writers = clinics
+        .sites
+        .iter()
+        .map(|s| HisWriter::create(&his_path(out, &s.institution), s.vendor))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut messages = if options.messages {
+        Some(MessageWriter::create(out, &clinics.sites)?)
+    } else {
+        None
+    };
+    let manifest_partial = out.join("defects.jsonl.partial");
+    let mut manifest = BufWriter::new(File::create(&manifest_partial)?);
+    let mut rows = vec![[0u64; 8]; clinics.sites.len()];
+    let mut injected = 0u64;
+
+    let (tx, rx) = sync_channel::<Batch>(4);
+    std::thread::scope(|scope| -> Result<(), SynthError> {
+        let clinics = &clinics;
+        scope.spawn(move || {
+            let mut people = PersonGenerator::new(options.seed, ZHEJIANG, period.end);
+            let mut left = options.patients;
+            while left > 0 {
+                let n = left.min(BATCH as u64);
+                left -= n;
+                let mut batch = Batch {
+                    histories: Vec::with_capacity(n as usize),
+                    defects: Vec::new(),
+                    duplicates: Vec::new(),
+                };
+                for _ in 0..n {
+                    let mut h = clinics.history(people.next_person());
+                    let (entries, dups) =
+                        defect::inject(&mut h, clinics, &options.defects, options.seed);
+                    batch.defects.extend(entries);
+                    batch.duplicates.extend(dups);
+                    batch.histories.push(h);
+                }
+                // The writer has stopped on an error; it reports it.
+                if tx.send(batch).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut done = 0u64;
+        let mut written = 0u64;
+        for (n, batch) in rx.into_iter().enumerate() {
+            // Grouped by site and dataset, so each insert statement is looked up once a batch.
+            let mut grouped: Vec<[Vec<&Row>; 8]> = (0..clinics.sites.len())
+                .map(|_| Default::default())
+                .collect();
+            for h in &batch.histories {
+                for (site, row) in &h.registrations {
+                    grouped[*site][row.dataset.index()].push(row);
+                }
+                for enc in &h.encounters {
+                    for row in enc.rows() {
+                        grouped[enc.site][row.dataset.index()].push(row);
+                    }
+                }
+                if let Some(m) = messages.as_mut() {
+                    m.history(h, &clinics.sites)?;
+                }
+            }
+            for (site, row) in &batch.duplicates {
+                grouped[*site][row.dataset.index()].push(row);
+            }
+            for (site, sets) in grouped.iter().enumerate() {
+                for (d, set) in Dataset::ALL.iter().zip(sets) {
+                    writers[site].write(*d, set)?;
+                    rows[site][d.index()] += set.len() as u64;
+                    written += set.len() as u64;
+                }
+            }
+            for entry in &batch.defects {
+                serde_json::to_writer(&mut manifest, entry)?;
+                manifest.write_all(b"\n")?;
+            }
+            injected += batch.defects.len() as u64;
+            done += batch.histories.len() as u64;
+            if (n as u64 + 1).is_multiple_of(COMMIT_EVERY) {
+                for w in &mut writers {
+                    w.checkpoint()?;
+                }
+            }
+            progress(Progress {
+                persons: done,
+                total: options.patients,
+                rows: written,
+            });
+        }
+        Ok(())
+    })?;
+
+    for w in writers {
+        w.finish()?;
+    }
+    if let Some(m) = messages {
+        m.finish()?;
+    }
+    manifest
+        .into_inner()
+        .map_err(|e| e.into_error())?
+        .sync_all()?;
+    std::fs::rename(&manifest_partial, out.join("defects.jsonl"))?;
+    let region = region_manifest(options, period, &clinics.sites, &rows, injected);
+    let json = serde_json::to_vec_pretty(&region)?;
+    std::fs::write(out.join("region.json"), json)?;
+    Ok(region)
+}
+
+fn check(options: &Options) -> Result<(), SynthError> {
+    if options.patients == 0 || options.patients > MAX_PATIENTS {
+        return Err(SynthError::InvalidArgument(format!(
+            "patients must be between 1 and {MAX_PATIENTS}, not {}",
+            options.patients
+        )));
+    }
+    if !(1..=50).contains(&options.years) {
+        return Err(SynthError::InvalidArgument(format!(
+            "years must be between 1 and 50, not {}",
+            options.years
+        )));
+    }
+    let c = options.institutions;
+    if c.tertiary + c.secondary == 0 || c.primary == 0 {
+        return Err(SynthError::InvalidArgument(
+            "a region needs at least one hospital (tertiary or secondary) and one primary-care institution".into(),
+        ));
+    }
+    if options.out.exists() && std::fs::read_dir(&options.out)?.next().is_some() {
+        return Err(SynthError::InvalidArgument(format!(
+            "{} is not empty; choose a new directory or remove it first",
+            options.out.display()
+        )));
+    }
+    Ok(())
+}
+
+/// `his/<institution code>.sqlite`.
+pub fn his_path(out: &Path, institution: &Institution) -> PathBuf {
+    out.join("his").join(format!("{}.sqlite", institution.code))
+}
+
+fn region_manifest(
+    options: &Options,
+    period: Period,
+    sites: &[Site],
+    rows: &[[u64; 8]],
+    injected: u64,
+) -> RegionManifest {
+    let counts = |r: &[u64; 8]| -> BTreeMap<String, u64> {
+        Dataset::ALL
+            .iter()
+            .map(|d| (d.name().to_owned(), r[d.index()]))
+            .collect()
+    };
+    let mut total = [0u64; 8];
+    for r in rows {
+        for (t, n) in total.iter_mut().zip(r) {
+            *t += n;
+        }
+    }
+    RegionManifest {
+        seed: options.seed,
+        patients: options.patients,
+        years: options.years,
+        period_start: period.start,
+        period_end: period.end,
+        defect_rates: DefectKind::ALL
+            .iter()
+            .filter(|k| options.defects.rate(**k) > 0.0)
+            .map(|k| (k.name().to_owned(), options.defects.rate(*k)))
+            .collect(),
+        defects_injected: injected,
+        institutions: sites
+            .iter()
+            .zip(rows)
+            .map(|(s, r)| SiteManifest {
+                code: s.institution.code.clone(),
+                name: s.institution.name.clone(),
+                grade: s.institution.grade.to_owned(),
+                kind: s.institution.kind.to_owned(),
+                region_code: s.institution.region_code.clone(),
+                beds: s.institution.beds,
+                his_vendor: s.vendor.name().to_owned(),
+                his: format!("his/{}.sqlite", s.institution.code),
+                rows: counts(r),
+            })
+            .collect(),
+        rows: counts(&total),
+    }
+}
