@@ -2,20 +2,20 @@
 //! manifest of injected defects, optionally HL7 v2 and FHIR message files, and `region.json`
 //! (written last, so its presence marks a complete region).
 //!
-//! People are drawn in order on one thread and their histories written on another through a
-//! bounded queue, so memory stays bounded however many people the region has.
+//! People are drawn, and their records rendered in vendor formats, on one thread; another writes
+//! them through a bounded queue, so memory stays bounded however many people the region has.
 
 use crate::{
     SynthError,
     defect::{self, DefectKind, DefectProfile, ManifestEntry},
-    his::HisWriter,
+    his::{HisWriter, render},
     history::{Clinics, History, Period, Site},
     institution::{Institution, InstitutionCounts, institutions},
     message::MessageWriter,
     patient::PersonGenerator,
     record::{Dataset, Row},
     region::{District, ZHEJIANG},
-    vendor::Vendor,
+    vendor::{SqlValue, Vendor},
 };
 use chrono::{Datelike, NaiveDate};
 use rand::{Rng, SeedableRng};
@@ -137,11 +137,66 @@ pub fn period(years: u32, until: NaiveDate) -> Period {
     Period { start, end: until }
 }
 
-/// One batch of people drawn, ready to write.
+/// One batch of people drawn and rendered, ready to write.
 struct Batch {
-    histories: Vec<History>,
-    defects: Vec<ManifestEntry>,
-    duplicates: Vec<(usize, Row)>,
+    persons: u64,
+    /// Rows in their vendor's formats, per site and dataset.
+    rows: Vec<[Vec<Vec<SqlValue>>; 8]>,
+    /// HL7 and FHIR bytes per site (empty without `--messages`).
+    messages: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Manifest lines.
+    defects: Vec<u8>,
+    defect_count: u64,
+}
+
+impl Batch {
+    fn new(sites: usize, messages: bool) -> Self {
+        Self {
+            persons: 0,
+            rows: (0..sites).map(|_| Default::default()).collect(),
+            messages: if messages {
+                vec![(Vec::new(), Vec::new()); sites]
+            } else {
+                Vec::new()
+            },
+            defects: Vec::new(),
+            defect_count: 0,
+        }
+    }
+
+    /// Renders one person's history, its defects and its duplicated rows.
+    fn add(
+        &mut self,
+        h: &History,
+        defects: &[ManifestEntry],
+        duplicates: &[(usize, Row)],
+        sites: &[Site],
+    ) -> Result<(), SynthError> {
+        let mut put = |site: usize, row: &Row| {
+            self.rows[site][row.dataset.index()].push(render(sites[site].vendor, row));
+        };
+        for (site, row) in &h.registrations {
+            put(*site, row);
+        }
+        for enc in &h.encounters {
+            for row in enc.rows() {
+                put(enc.site, row);
+            }
+        }
+        for (site, row) in duplicates {
+            put(*site, row);
+        }
+        if !self.messages.is_empty() {
+            crate::message::render_history(h, sites, &mut self.messages)?;
+        }
+        for entry in defects {
+            serde_json::to_writer(&mut self.defects, entry)?;
+            self.defects.push(b'\n');
+        }
+        self.defect_count += defects.len() as u64;
+        self.persons += 1;
+        Ok(())
+    }
 }
 
 /// Generates a region into `options.out`, which must be absent or empty.
@@ -170,30 +225,29 @@ pub fn generate(
     let mut rows = vec![[0u64; 8]; clinics.sites.len()];
     let mut injected = 0u64;
 
-    let (tx, rx) = sync_channel::<Batch>(4);
+    let (tx, rx) = sync_channel::<Result<Batch, SynthError>>(4);
     std::thread::scope(|scope| -> Result<(), SynthError> {
         let clinics = &clinics;
+        // Draws and renders: the writer below only inserts and appends.
         scope.spawn(move || {
             let mut people = PersonGenerator::new(options.seed, ZHEJIANG, period.end);
             let mut left = options.patients;
             while left > 0 {
                 let n = left.min(BATCH as u64);
                 left -= n;
-                let mut batch = Batch {
-                    histories: Vec::with_capacity(n as usize),
-                    defects: Vec::new(),
-                    duplicates: Vec::new(),
-                };
+                let mut batch = Batch::new(clinics.sites.len(), options.messages);
+                let mut result = Ok(());
                 for _ in 0..n {
                     let mut h = clinics.history(people.next_person());
                     let (entries, dups) =
                         defect::inject(&mut h, clinics, &options.defects, options.seed);
-                    batch.defects.extend(entries);
-                    batch.duplicates.extend(dups);
-                    batch.histories.push(h);
+                    result = batch.add(&h, &entries, &dups, &clinics.sites);
+                    if result.is_err() {
+                        break;
+                    }
                 }
-                // The writer has stopped on an error; it reports it.
-                if tx.send(batch).is_err() {
+                // A closed channel means the writer stopped on an error, which it reports.
+                if tx.send(result.map(|()| batch)).is_err() {
                     return;
                 }
             }
@@ -201,39 +255,22 @@ pub fn generate(
         let mut done = 0u64;
         let mut written = 0u64;
         for (n, batch) in rx.into_iter().enumerate() {
-            // Grouped by site and dataset, so each insert statement is looked up once a batch.
-            let mut grouped: Vec<[Vec<&Row>; 8]> = (0..clinics.sites.len())
-                .map(|_| Default::default())
-                .collect();
-            for h in &batch.histories {
-                for (site, row) in &h.registrations {
-                    grouped[*site][row.dataset.index()].push(row);
-                }
-                for enc in &h.encounters {
-                    for row in enc.rows() {
-                        grouped[enc.site][row.dataset.index()].push(row);
-                    }
-                }
-                if let Some(m) = messages.as_mut() {
-                    m.history(h, &clinics.sites)?;
-                }
-            }
-            for (site, row) in &batch.duplicates {
-                grouped[*site][row.dataset.index()].push(row);
-            }
-            for (site, sets) in grouped.iter().enumerate() {
+            let batch = batch?;
+            for (site, sets) in batch.rows.iter().enumerate() {
                 for (d, set) in Dataset::ALL.iter().zip(sets) {
                     writers[site].write(*d, set)?;
                     rows[site][d.index()] += set.len() as u64;
                     written += set.len() as u64;
                 }
             }
-            for entry in &batch.defects {
-                serde_json::to_writer(&mut manifest, entry)?;
-                manifest.write_all(b"\n")?;
+            if let Some(m) = messages.as_mut() {
+                for (site, (hl7, fhir)) in batch.messages.iter().enumerate() {
+                    m.append(site, hl7, fhir)?;
+                }
             }
-            injected += batch.defects.len() as u64;
-            done += batch.histories.len() as u64;
+            manifest.write_all(&batch.defects)?;
+            injected += batch.defect_count;
+            done += batch.persons;
             if (n as u64 + 1).is_multiple_of(COMMIT_EVERY) {
                 for w in &mut writers {
                     w.checkpoint()?;

@@ -29,7 +29,6 @@ impl rusqlite::ToSql for SqlValue {
 /// Writes one institution's HIS database.
 pub struct HisWriter {
     conn: Connection,
-    vendor: Vendor,
     inserts: Vec<String>,
     partial: PathBuf,
     path: PathBuf,
@@ -80,21 +79,19 @@ impl HisWriter {
             .collect();
         Ok(Self {
             conn,
-            vendor,
             inserts,
             partial,
             path: path.to_owned(),
         })
     }
 
-    /// Inserts rows of one dataset.
-    pub fn write(&mut self, dataset: Dataset, rows: &[&Row]) -> Result<(), SynthError> {
+    /// Inserts rendered rows (see [`render`]) of one dataset.
+    pub fn write(&mut self, dataset: Dataset, rows: &[Vec<SqlValue>]) -> Result<(), SynthError> {
         if rows.is_empty() {
             return Ok(());
         }
         let mut stmt = self.conn.prepare_cached(&self.inserts[dataset.index()])?;
-        for row in rows {
-            let values = render(self.vendor, row);
+        for values in rows {
             stmt.execute(rusqlite::params_from_iter(values.iter()))?;
         }
         Ok(())

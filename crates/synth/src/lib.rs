@@ -22,6 +22,7 @@ pub mod patient;
 pub mod record;
 pub mod region;
 pub mod stream;
+mod timefmt;
 pub mod vendor;
 mod weighted;
 

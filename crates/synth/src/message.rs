@@ -41,23 +41,11 @@ impl MessageWriter {
         Ok(Self { files, paths })
     }
 
-    /// Writes the messages of one person's history.
-    pub fn history(&mut self, h: &History, sites: &[Site]) -> Result<(), SynthError> {
-        for enc in &h.encounters {
-            let site = &sites[enc.site];
-            let (hl7_file, fhir_file) = &mut self.files[enc.site];
-            for message in hl7::encounter_messages(enc, site) {
-                hl7_file.write_all(&message)?;
-                hl7_file.write_all(b"\n")?;
-            }
-            serde_json::to_writer(&mut *fhir_file, &fhir::encounter_bundle(enc, site))?;
-            fhir_file.write_all(b"\n")?;
-        }
-        for (site, row) in &h.updates {
-            let hl7_file = &mut self.files[*site].0;
-            hl7_file.write_all(&hl7::patient_update(row, &sites[*site]))?;
-            hl7_file.write_all(b"\n")?;
-        }
+    /// Appends rendered messages (see [`render_history`]) to a site's files.
+    pub fn append(&mut self, site: usize, hl7: &[u8], fhir: &[u8]) -> Result<(), SynthError> {
+        let (hl7_file, fhir_file) = &mut self.files[site];
+        hl7_file.write_all(hl7)?;
+        fhir_file.write_all(fhir)?;
         Ok(())
     }
 
@@ -71,4 +59,28 @@ impl MessageWriter {
         }
         Ok(())
     }
+}
+
+/// Renders the messages of one person's history into per-site HL7 and FHIR buffers.
+pub fn render_history(
+    h: &History,
+    sites: &[Site],
+    out: &mut [(Vec<u8>, Vec<u8>)],
+) -> Result<(), SynthError> {
+    for enc in &h.encounters {
+        let site = &sites[enc.site];
+        let (hl7_buf, fhir_buf) = &mut out[enc.site];
+        for message in hl7::encounter_messages(enc, site) {
+            hl7_buf.extend_from_slice(&message);
+            hl7_buf.push(b'\n');
+        }
+        serde_json::to_writer(&mut *fhir_buf, &fhir::encounter_bundle(enc, site))?;
+        fhir_buf.push(b'\n');
+    }
+    for (site, row) in &h.updates {
+        let hl7_buf = &mut out[*site].0;
+        hl7_buf.extend_from_slice(&hl7::patient_update(row, &sites[*site]));
+        hl7_buf.push(b'\n');
+    }
+    Ok(())
 }

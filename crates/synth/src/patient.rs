@@ -142,7 +142,7 @@ impl PersonGenerator {
         let offset = (slot % 500) as u32;
         let seq = ((u32::from(n) * 211 + offset) % 500) * 2 + u32::from(sex == Sex::Male);
         let area = self.districts[district].0.code;
-        let first17 = format!("{area}{}{seq:03}", birth.format("%Y%m%d"));
+        let first17 = format!("{area}{}{seq:03}", crate::timefmt::compact_date(birth));
         // The first 17 characters are digits by construction, so a check digit exists.
         let check = check_digit(&first17).ok()?;
         Some(format!("{first17}{check}"))

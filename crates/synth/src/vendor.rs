@@ -2,7 +2,10 @@
 //! writes dates, sexes, money and flags in its own formats, as real HIS products do. Collection
 //! has to discover the mapping; nothing here is handed to it.
 
-use crate::record::{Dataset, Value};
+use crate::{
+    record::{Dataset, Value},
+    timefmt,
+};
 use chrono::{NaiveDate, NaiveDateTime};
 
 /// The HIS product families of the region.
@@ -425,8 +428,8 @@ impl Vendor {
                 Self::Chinese => SqlValue::Text(if *b { "是" } else { "否" }.into()),
             },
             Value::Date(d) => match self {
-                Self::Pinyin => SqlValue::Text(d.format("%Y%m%d").to_string()),
-                Self::English => SqlValue::Text(d.format("%Y-%m-%d").to_string()),
+                Self::Pinyin => SqlValue::Text(timefmt::compact_date(*d)),
+                Self::English => SqlValue::Text(timefmt::iso_date(*d)),
                 Self::Chinese => SqlValue::Int(epoch(d.and_time(chrono::NaiveTime::MIN))),
             },
             Value::Ts(t) => self.timestamp(*t),
@@ -436,8 +439,8 @@ impl Vendor {
     /// Renders a local timestamp (also the update-time column).
     pub fn timestamp(self, t: NaiveDateTime) -> SqlValue {
         match self {
-            Self::Pinyin => SqlValue::Text(t.format("%Y%m%d%H%M%S").to_string()),
-            Self::English => SqlValue::Text(t.format("%Y-%m-%d %H:%M:%S").to_string()),
+            Self::Pinyin => SqlValue::Text(timefmt::compact_ts(t)),
+            Self::English => SqlValue::Text(timefmt::iso_ts(t, ' ')),
             Self::Chinese => SqlValue::Int(epoch(t)),
         }
     }

@@ -15,7 +15,7 @@ const ICD10_CN: &str = "urn:oid:2.16.156.10011.2.3.3.11";
 const LOINC: &str = "http://loinc.org";
 
 fn time(t: NaiveDateTime) -> String {
-    format!("{}+08:00", t.format("%Y-%m-%dT%H:%M:%S"))
+    format!("{}+08:00", crate::timefmt::iso_ts(t, 'T'))
 }
 
 /// JSON of a value; text in a legacy encoding arrives as what a UTF-8 decoder makes of it.
@@ -26,7 +26,7 @@ fn json_value(v: &Value) -> Json {
         Value::Int(i) => json!(i),
         Value::Money(fen) => json!(*fen as f64 / 100.0),
         Value::Num(x) => json!(x),
-        Value::Date(d) => Json::String(d.format("%Y-%m-%d").to_string()),
+        Value::Date(d) => Json::String(crate::timefmt::iso_date(*d)),
         Value::Ts(t) => Json::String(time(*t)),
         Value::Bool(b) => json!(b),
         Value::Legacy(b) => Json::String(String::from_utf8_lossy(b).into_owned()),

@@ -4,12 +4,13 @@
 use crate::{
     history::{Encounter, Site},
     record::{Row, Value},
+    timefmt,
 };
 use chrono::NaiveDateTime;
 
 /// HL7 time with the region's offset.
 fn ts(t: NaiveDateTime) -> String {
-    format!("{}+0800", t.format("%Y%m%d%H%M%S"))
+    format!("{}+0800", timefmt::compact_ts(t))
 }
 
 /// A message under construction: segments of `|`-separated fields, escaped per HL7 §2.7.
@@ -79,7 +80,7 @@ impl Message {
             Value::Num(x) => self.bytes.extend_from_slice(x.to_string().as_bytes()),
             Value::Date(d) => self
                 .bytes
-                .extend_from_slice(d.format("%Y%m%d").to_string().as_bytes()),
+                .extend_from_slice(timefmt::compact_date(*d).as_bytes()),
             Value::Ts(t) => self.bytes.extend_from_slice(ts(*t).as_bytes()),
             Value::Bool(b) => self.bytes.push(if *b { b'Y' } else { b'N' }),
             // A GBK client's bytes pass through the interface engine untouched.
@@ -323,7 +324,7 @@ fn clinical_range(r: &Row) -> String {
 /// ADT^A08 for a patient record that changed.
 pub fn patient_update(patient: &Row, site: &Site) -> Vec<u8> {
     let at = patient.updated_at;
-    let control = format!("A08-{}-{}", patient.key(), at.format("%Y%m%d%H%M%S"));
+    let control = format!("A08-{}-{}", patient.key(), timefmt::compact_ts(at));
     let mut m = Message::new(site, at, "ADT^A08^ADT_A01", &control);
     m.segment(&["EVN", "A08", &ts(at)]);
     pid(&mut m, patient, site);
