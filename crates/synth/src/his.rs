@@ -29,6 +29,7 @@ impl rusqlite::ToSql for SqlValue {
 /// Writes one institution's HIS database.
 pub struct HisWriter {
     conn: Connection,
+    vendor: Vendor,
     inserts: Vec<String>,
     partial: PathBuf,
     path: PathBuf,
@@ -53,10 +54,9 @@ impl HisWriter {
         // The file is renamed into place only when complete, so no journal is needed while
         // writing; the finished file uses SQLite's default rollback journal.
         conn.execute_batch("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;")?;
+        // Indexes are built once the rows are in (see `finish`): faster than maintaining them.
         for d in Dataset::ALL {
-            for stmt in vendor.create_table(d, false) {
-                conn.execute(&stmt, [])?;
-            }
+            conn.execute(&vendor.create_table(d, false), [])?;
         }
         conn.execute_batch("BEGIN")?;
         let inserts = Dataset::ALL
@@ -79,6 +79,7 @@ impl HisWriter {
             .collect();
         Ok(Self {
             conn,
+            vendor,
             inserts,
             partial,
             path: path.to_owned(),
@@ -103,8 +104,13 @@ impl HisWriter {
         Ok(())
     }
 
-    /// Commits, closes and moves the file into place.
+    /// Builds the indexes, commits, closes and moves the file into place.
     pub fn finish(self) -> Result<PathBuf, SynthError> {
+        for d in Dataset::ALL {
+            for stmt in self.vendor.create_indexes(d) {
+                self.conn.execute(&stmt, [])?;
+            }
+        }
         self.conn.execute_batch("COMMIT")?;
         self.conn.close().map_err(|(_, e)| SynthError::from(e))?;
         std::fs::rename(&self.partial, &self.path)?;

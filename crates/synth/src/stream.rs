@@ -19,6 +19,7 @@ use chrono::{Duration, NaiveDateTime};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::{
+    collections::VecDeque,
     io::{Read, Write},
     net::TcpStream,
     time::{Duration as StdDuration, Instant},
@@ -52,8 +53,8 @@ pub struct EventSource {
     people: PersonGenerator,
     rng: ChaCha8Rng,
     /// Patients and visits created by this stream, which updates and cancellations target.
-    patients: Vec<Row>,
-    visits: Vec<Row>,
+    patients: VecDeque<Row>,
+    visits: VecDeque<Row>,
 }
 
 /// The share of events that are visits, updates and cancellations, in per cent.
@@ -88,8 +89,8 @@ impl EventSource {
             site,
             people,
             rng: ChaCha8Rng::seed_from_u64(seed),
-            patients: Vec::new(),
-            visits: Vec::new(),
+            patients: VecDeque::new(),
+            visits: VecDeque::new(),
         })
     }
 
@@ -119,9 +120,10 @@ impl EventSource {
             }
             if !self.visits.is_empty() {
                 let i = self.rng.gen_range(0..self.visits.len());
-                let mut visit = self.visits.swap_remove(i);
-                visit.updated_at = now;
-                return Event::Cancel { visit };
+                if let Some(mut visit) = self.visits.swap_remove_back(i) {
+                    visit.updated_at = now;
+                    return Event::Cancel { visit };
+                }
             }
         }
         loop {
@@ -135,8 +137,8 @@ impl EventSource {
                 for row in encounter.rows_mut() {
                     row.updated_at = now;
                 }
-                self.patients.push(patient.clone());
-                self.visits.push(encounter.main.clone());
+                remember(&mut self.patients, patient.clone());
+                remember(&mut self.visits, encounter.main.clone());
                 return Event::Visit {
                     patient,
                     encounter: Box::new(encounter),
@@ -144,6 +146,17 @@ impl EventSource {
             }
         }
     }
+}
+
+/// Records stream mode may update or cancel later; the oldest are forgotten past this many, so a
+/// long run keeps bounded memory.
+const REMEMBERED: usize = 50_000;
+
+fn remember(rows: &mut VecDeque<Row>, row: Row) {
+    if rows.len() >= REMEMBERED {
+        rows.pop_front();
+    }
+    rows.push_back(row);
 }
 
 /// Applies events to a SQLite HIS database (WAL mode, so collectors can read meanwhile).

@@ -371,9 +371,9 @@ impl Vendor {
     }
 
     /// `CREATE TABLE` for a dataset, in SQLite's or PostgreSQL's dialect. Like many real HIS
-    /// tables there is no primary-key constraint, only indexes: duplicates are possible, as
-    /// collection must expect.
-    pub fn create_table(self, d: Dataset, postgres: bool) -> Vec<String> {
+    /// tables there is no primary-key constraint, only indexes (see
+    /// [`Vendor::create_indexes`]): duplicates are possible, as collection must expect.
+    pub fn create_table(self, d: Dataset, postgres: bool) -> String {
         let table = Self::quote(self.table(d));
         let ty = |field: &str| match (self.sql_type(field), postgres) {
             ("INTEGER", true) => "BIGINT",
@@ -391,11 +391,16 @@ impl Vendor {
             Self::quote(self.updated_column(d)),
             ty("updated_at")
         ));
+        format!("CREATE TABLE {table} ({})", cols.join(", "))
+    }
+
+    /// Indexes on the key and the update time (the incremental cursor).
+    pub fn create_indexes(self, d: Dataset) -> [String; 2] {
+        let table = Self::quote(self.table(d));
         let key = Self::quote(self.columns(d)[0]);
         let updated = Self::quote(self.updated_column(d));
         let stem = format!("{}_{}", self.name(), d.name());
-        vec![
-            format!("CREATE TABLE {table} ({})", cols.join(", ")),
+        [
             format!("CREATE INDEX \"ix_{stem}_key\" ON {table} ({key})"),
             format!("CREATE INDEX \"ix_{stem}_updated\" ON {table} ({updated})"),
         ]

@@ -69,9 +69,9 @@ pub async fn load(
             .execute(&mut *tx)
             .await?;
         for d in Dataset::ALL {
-            for stmt in vendor.create_table(d, true) {
-                sqlx::query(&stmt).execute(&mut *tx).await?;
-            }
+            sqlx::query(&vendor.create_table(d, true))
+                .execute(&mut *tx)
+                .await?;
             let types: Vec<&str> = d
                 .fields()
                 .iter()
@@ -108,6 +108,9 @@ pub async fn load(
                     q = bind(q, p);
                 }
                 q.execute(&mut *tx).await?;
+            }
+            for stmt in vendor.create_indexes(d) {
+                sqlx::query(&stmt).execute(&mut *tx).await?;
             }
         }
         tx.commit().await?;
