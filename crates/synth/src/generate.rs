@@ -26,7 +26,10 @@ use std::{
     fs::File,
     io::{BufWriter, Write},
     path::{Path, PathBuf},
-    sync::mpsc::sync_channel,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        mpsc::sync_channel,
+    },
 };
 
 /// What to generate.
@@ -199,6 +202,105 @@ impl Batch {
     }
 }
 
+/// Which writer thread owns each site: a snake order over the sites (largest grades first)
+/// spreads the busiest hospitals evenly.
+fn writer_parts(sites: usize, parts: usize) -> Vec<usize> {
+    (0..sites)
+        .map(|i| {
+            let (round, pos) = (i / parts, i % parts);
+            if round % 2 == 0 { pos } else { parts - 1 - pos }
+        })
+        .collect()
+}
+
+/// Writer threads: one per core, at least two (SQLite files are independent, so their inserts
+/// run in parallel; each file still has exactly one writer, so output never depends on this).
+fn writer_threads() -> usize {
+    std::thread::available_parallelism()
+        .map(std::num::NonZeroUsize::get)
+        .unwrap_or(2)
+        .clamp(2, 8)
+}
+
+/// One writer thread's share of a batch: rows of its sites, and for the first thread also the
+/// messages and manifest lines.
+struct Part {
+    persons: u64,
+    rows: Vec<(usize, [Vec<Vec<SqlValue>>; 8])>,
+    messages: Vec<(Vec<u8>, Vec<u8>)>,
+    defects: Vec<u8>,
+    defect_count: u64,
+}
+
+impl Batch {
+    fn split(self, parts: &[usize], count: usize) -> Vec<Part> {
+        let mut out: Vec<Part> = (0..count)
+            .map(|_| Part {
+                persons: self.persons,
+                rows: Vec::new(),
+                messages: Vec::new(),
+                defects: Vec::new(),
+                defect_count: 0,
+            })
+            .collect();
+        for (site, sets) in self.rows.into_iter().enumerate() {
+            out[parts[site]].rows.push((site, sets));
+        }
+        out[0].messages = self.messages;
+        out[0].defects = self.defects;
+        out[0].defect_count = self.defect_count;
+        out
+    }
+}
+
+/// What only the first writer thread does: messages, the manifest, and progress per part.
+type FirstWriter<'a> = (
+    &'a mut Option<MessageWriter>,
+    &'a mut BufWriter<File>,
+    &'a mut dyn FnMut(Part),
+);
+
+/// Inserts parts into the HIS databases a writer thread owns; returns rows per site.
+fn write_parts(
+    rx: std::sync::mpsc::Receiver<Result<Part, SynthError>>,
+    writers: &mut [(usize, HisWriter)],
+    written: &AtomicU64,
+    mut first: Option<FirstWriter<'_>>,
+) -> Result<Vec<(usize, [u64; 8])>, SynthError> {
+    let mut rows: Vec<(usize, [u64; 8])> = writers.iter().map(|(s, _)| (*s, [0; 8])).collect();
+    for (n, part) in rx.into_iter().enumerate() {
+        let mut part = part?;
+        // A part holds this thread's sites in the same order as `writers`.
+        for ((_, sets), ((_, writer), (_, counts))) in part
+            .rows
+            .iter()
+            .zip(writers.iter_mut().zip(rows.iter_mut()))
+        {
+            for (d, set) in Dataset::ALL.iter().zip(sets) {
+                writer.write(*d, set)?;
+                counts[d.index()] += set.len() as u64;
+                written.fetch_add(set.len() as u64, Ordering::Relaxed);
+            }
+        }
+        if (n as u64 + 1).is_multiple_of(COMMIT_EVERY) {
+            for (_, w) in writers.iter_mut() {
+                w.checkpoint()?;
+            }
+        }
+        if let Some((messages, manifest, done)) = first.as_mut() {
+            if let Some(m) = messages.as_mut() {
+                for (site, (hl7, fhir)) in part.messages.iter().enumerate() {
+                    m.append(site, hl7, fhir)?;
+                }
+            }
+            manifest.write_all(&part.defects)?;
+            part.rows.clear();
+            done(part);
+        }
+    }
+    Ok(rows)
+}
+
 /// Generates a region into `options.out`, which must be absent or empty.
 pub fn generate(
     options: &Options,
@@ -210,11 +312,15 @@ pub fn generate(
     let period = period(options.years, options.until);
     let sites = sites(options.seed, options.institutions, ZHEJIANG);
     let clinics = Clinics::new(sites, options.seed, period);
-    let mut writers = clinics
-        .sites
-        .iter()
-        .map(|s| HisWriter::create(&his_path(out, &s.institution), s.vendor))
-        .collect::<Result<Vec<_>, _>>()?;
+    let threads = writer_threads().min(clinics.sites.len());
+    let parts = writer_parts(clinics.sites.len(), threads);
+    let mut owned: Vec<Vec<(usize, HisWriter)>> = (0..threads).map(|_| Vec::new()).collect();
+    for (i, s) in clinics.sites.iter().enumerate() {
+        owned[parts[i]].push((
+            i,
+            HisWriter::create(&his_path(out, &s.institution), s.vendor)?,
+        ));
+    }
     let mut messages = if options.messages {
         Some(MessageWriter::create(out, &clinics.sites)?)
     } else {
@@ -224,11 +330,19 @@ pub fn generate(
     let mut manifest = BufWriter::new(File::create(&manifest_partial)?);
     let mut rows = vec![[0u64; 8]; clinics.sites.len()];
     let mut injected = 0u64;
+    let written = AtomicU64::new(0);
 
-    let (tx, rx) = sync_channel::<Result<Batch, SynthError>>(4);
-    std::thread::scope(|scope| -> Result<(), SynthError> {
+    let (txs, mut rxs): (Vec<_>, Vec<_>) = (0..threads)
+        .map(|_| sync_channel::<Result<Part, SynthError>>(4))
+        .unzip();
+    let mut owned_iter = owned.iter_mut();
+    let first_writers = owned_iter.next().map(std::mem::take).unwrap_or_default();
+    let rest: Vec<_> = owned_iter.map(std::mem::take).collect();
+    let first_rx = rxs.remove(0);
+    let results = std::thread::scope(|scope| {
         let clinics = &clinics;
-        // Draws and renders: the writer below only inserts and appends.
+        let parts = &parts;
+        // Draws and renders; the writers below only insert and append.
         scope.spawn(move || {
             let mut people = PersonGenerator::new(options.seed, ZHEJIANG, period.end);
             let mut left = options.patients;
@@ -246,46 +360,70 @@ pub fn generate(
                         break;
                     }
                 }
-                // A closed channel means the writer stopped on an error, which it reports.
-                if tx.send(result.map(|()| batch)).is_err() {
-                    return;
+                match result {
+                    Ok(()) => {
+                        for (tx, part) in txs.iter().zip(batch.split(parts, txs.len())) {
+                            // A closed channel: that writer stopped on an error it reports.
+                            if tx.send(Ok(part)).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        let _ = txs[0].send(Err(e));
+                        return;
+                    }
                 }
             }
         });
+        let written = &written;
+        let others: Vec<_> = rest
+            .into_iter()
+            .zip(rxs)
+            .map(|(mut mine, rx)| {
+                scope.spawn(move || -> Result<_, SynthError> {
+                    let counts = write_parts(rx, &mut mine, written, None)?;
+                    Ok((counts, mine))
+                })
+            })
+            .collect();
+        let mut first_writers = first_writers;
         let mut done = 0u64;
-        let mut written = 0u64;
-        for (n, batch) in rx.into_iter().enumerate() {
-            let batch = batch?;
-            for (site, sets) in batch.rows.iter().enumerate() {
-                for (d, set) in Dataset::ALL.iter().zip(sets) {
-                    writers[site].write(*d, set)?;
-                    rows[site][d.index()] += set.len() as u64;
-                    written += set.len() as u64;
-                }
-            }
-            if let Some(m) = messages.as_mut() {
-                for (site, (hl7, fhir)) in batch.messages.iter().enumerate() {
-                    m.append(site, hl7, fhir)?;
-                }
-            }
-            manifest.write_all(&batch.defects)?;
-            injected += batch.defect_count;
-            done += batch.persons;
-            if (n as u64 + 1).is_multiple_of(COMMIT_EVERY) {
-                for w in &mut writers {
-                    w.checkpoint()?;
-                }
-            }
+        let mut on_part = |part: Part| {
+            done += part.persons;
+            injected += part.defect_count;
             progress(Progress {
                 persons: done,
                 total: options.patients,
-                rows: written,
+                rows: written.load(Ordering::Relaxed),
             });
+        };
+        let first = write_parts(
+            first_rx,
+            &mut first_writers,
+            written,
+            Some((&mut messages, &mut manifest, &mut on_part)),
+        )
+        .map(|counts| (counts, first_writers));
+        let mut all = vec![first];
+        for handle in others {
+            all.push(handle.join().unwrap_or_else(|_| {
+                Err(SynthError::Io(std::io::Error::other(
+                    "a writer thread panicked",
+                )))
+            }));
         }
-        Ok(())
-    })?;
-
-    for w in writers {
+        all
+    });
+    let mut finished = Vec::new();
+    for result in results {
+        let (counts, writers) = result?;
+        for (site, c) in counts {
+            rows[site] = c;
+        }
+        finished.extend(writers);
+    }
+    for (_, w) in finished {
         w.finish()?;
     }
     if let Some(m) = messages {
