@@ -2,8 +2,9 @@
 //! manifest of injected defects, optionally HL7 v2 and FHIR message files, and `region.json`
 //! (written last, so its presence marks a complete region).
 //!
-//! People are drawn, and their records rendered in vendor formats, on one thread; another writes
-//! them through a bounded queue, so memory stays bounded however many people the region has.
+//! People are drawn, and their records rendered in vendor formats, on one thread; writer threads
+//! each owning some of the HIS files insert them through bounded queues, so memory stays bounded
+//! however many people the region has.
 
 use crate::{
     SynthError,
