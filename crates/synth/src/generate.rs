@@ -302,6 +302,14 @@ fn write_parts(
     Ok(rows)
 }
 
+/// Finishes a writer thread's files (index builds run in parallel across threads).
+fn finish_all(writers: Vec<(usize, HisWriter)>) -> Result<(), SynthError> {
+    for (_, w) in writers {
+        w.finish()?;
+    }
+    Ok(())
+}
+
 /// Generates a region into `options.out`, which must be absent or empty.
 pub fn generate(
     options: &Options,
@@ -384,7 +392,8 @@ pub fn generate(
             .map(|(mut mine, rx)| {
                 scope.spawn(move || -> Result<_, SynthError> {
                     let counts = write_parts(rx, &mut mine, written, None)?;
-                    Ok((counts, mine))
+                    finish_all(mine)?;
+                    Ok(counts)
                 })
             })
             .collect();
@@ -405,7 +414,7 @@ pub fn generate(
             written,
             Some((&mut messages, &mut manifest, &mut on_part)),
         )
-        .map(|counts| (counts, first_writers));
+        .and_then(|counts| finish_all(first_writers).map(|()| counts));
         let mut all = vec![first];
         for handle in others {
             all.push(handle.join().unwrap_or_else(|_| {
@@ -416,16 +425,10 @@ pub fn generate(
         }
         all
     });
-    let mut finished = Vec::new();
     for result in results {
-        let (counts, writers) = result?;
-        for (site, c) in counts {
+        for (site, c) in result? {
             rows[site] = c;
         }
-        finished.extend(writers);
-    }
-    for (_, w) in finished {
-        w.finish()?;
     }
     if let Some(m) = messages {
         m.finish()?;
