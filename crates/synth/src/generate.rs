@@ -9,14 +9,14 @@
 use crate::{
     SynthError,
     defect::{self, DefectKind, DefectProfile, ManifestEntry},
-    his::{HisWriter, render},
+    his::{HisWriter, RenderedRows},
     history::{Clinics, History, Period, Site},
     institution::{Institution, InstitutionCounts, institutions},
     message::MessageWriter,
     patient::PersonGenerator,
     record::{Dataset, Row},
     region::{District, ZHEJIANG},
-    vendor::{SqlValue, Vendor},
+    vendor::Vendor,
 };
 use chrono::{Datelike, NaiveDate};
 use rand::{Rng, SeedableRng};
@@ -145,7 +145,7 @@ pub fn period(years: u32, until: NaiveDate) -> Period {
 struct Batch {
     persons: u64,
     /// Rows in their vendor's formats, per site and dataset.
-    rows: Vec<[Vec<Vec<SqlValue>>; 8]>,
+    rows: Vec<[RenderedRows; 8]>,
     /// HL7 and FHIR bytes per site (empty without `--messages`).
     messages: Vec<(Vec<u8>, Vec<u8>)>,
     /// Manifest lines.
@@ -177,7 +177,7 @@ impl Batch {
         sites: &[Site],
     ) -> Result<(), SynthError> {
         let mut put = |site: usize, row: &Row| {
-            self.rows[site][row.dataset.index()].push(render(sites[site].vendor, row));
+            self.rows[site][row.dataset.index()].push(sites[site].vendor, row);
         };
         for (site, row) in &h.registrations {
             put(*site, row);
@@ -227,7 +227,7 @@ fn writer_threads() -> usize {
 /// messages and manifest lines.
 struct Part {
     persons: u64,
-    rows: Vec<(usize, [Vec<Vec<SqlValue>>; 8])>,
+    rows: Vec<(usize, [RenderedRows; 8])>,
     messages: Vec<(Vec<u8>, Vec<u8>)>,
     defects: Vec<u8>,
     defect_count: u64,

@@ -5,7 +5,7 @@
 use crate::{
     SynthError,
     record::{Dataset, Row},
-    vendor::{SqlValue, Vendor},
+    vendor::{Cell, SqlValue, Vendor},
 };
 use rusqlite::{
     Connection,
@@ -23,6 +23,51 @@ impl rusqlite::ToSql for SqlValue {
             // Stored with TEXT type but not valid UTF-8, as a GBK client leaves it.
             SqlValue::RawText(b) => ToSqlOutput::Borrowed(ValueRef::Text(b)),
         })
+    }
+}
+
+/// Rows of one dataset rendered in a vendor's formats into one shared buffer: two growing
+/// allocations per batch instead of a string per value.
+#[derive(Debug, Default)]
+pub struct RenderedRows {
+    width: usize,
+    bytes: Vec<u8>,
+    cells: Vec<Cell>,
+}
+
+impl RenderedRows {
+    pub fn push(&mut self, vendor: Vendor, row: &Row) {
+        let fields = row.dataset.fields();
+        self.width = fields.len() + 1;
+        for (f, v) in fields.iter().zip(&row.values) {
+            let cell = vendor.render_into(f, v, &mut self.bytes);
+            self.cells.push(cell);
+        }
+        let cell = vendor.timestamp_into(row.updated_at, &mut self.bytes);
+        self.cells.push(cell);
+    }
+
+    pub fn len(&self) -> usize {
+        self.cells.len().checked_div(self.width).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.cells.is_empty()
+    }
+}
+
+/// A cell bound with the buffer its text lives in.
+struct CellRef<'a>(Cell, &'a [u8]);
+
+impl rusqlite::ToSql for CellRef<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(match self.0 {
+            Cell::Null => ValueRef::Null,
+            Cell::Int(i) => ValueRef::Integer(i),
+            Cell::Real(x) => ValueRef::Real(x),
+            // TEXT even when not UTF-8, as a GBK client leaves it.
+            Cell::Text(start, end) => ValueRef::Text(&self.1[start..end]),
+        }))
     }
 }
 
@@ -86,14 +131,16 @@ impl HisWriter {
         })
     }
 
-    /// Inserts rendered rows (see [`render`]) of one dataset.
-    pub fn write(&mut self, dataset: Dataset, rows: &[Vec<SqlValue>]) -> Result<(), SynthError> {
+    /// Inserts rendered rows of one dataset.
+    pub fn write(&mut self, dataset: Dataset, rows: &RenderedRows) -> Result<(), SynthError> {
         if rows.is_empty() {
             return Ok(());
         }
         let mut stmt = self.conn.prepare_cached(&self.inserts[dataset.index()])?;
-        for values in rows {
-            stmt.execute(rusqlite::params_from_iter(values.iter()))?;
+        for cells in rows.cells.chunks(rows.width) {
+            stmt.execute(rusqlite::params_from_iter(
+                cells.iter().map(|c| CellRef(*c, &rows.bytes)),
+            ))?;
         }
         Ok(())
     }

@@ -60,6 +60,31 @@ pub enum SqlValue {
     RawText(Vec<u8>),
 }
 
+/// A rendered value whose text, if any, is the byte range `start..end` of a shared buffer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Cell {
+    Null,
+    Int(i64),
+    Real(f64),
+    /// Stored as TEXT; not valid UTF-8 when it carries a legacy encoding.
+    Text(usize, usize),
+}
+
+impl Cell {
+    /// The value of a cell rendered alone into `buf`.
+    fn into_value(self, buf: Vec<u8>) -> SqlValue {
+        match self {
+            Self::Null => SqlValue::Null,
+            Self::Int(i) => SqlValue::Int(i),
+            Self::Real(x) => SqlValue::Real(x),
+            Self::Text(..) => match String::from_utf8(buf) {
+                Ok(s) => SqlValue::Text(s),
+                Err(e) => SqlValue::RawText(e.into_bytes()),
+            },
+        }
+    }
+}
+
 /// The region's local time is UTC+8; epoch columns hold true UTC seconds.
 const UTC_OFFSET_SECONDS: i64 = 8 * 3600;
 
@@ -408,46 +433,76 @@ impl Vendor {
 
     /// Renders one standard value in the vendor's format.
     pub fn render(self, field: &str, value: &Value) -> SqlValue {
+        let mut buf = Vec::new();
+        Cell::into_value(self.render_into(field, value, &mut buf), buf)
+    }
+
+    /// Renders one value, appending any text to `buf`: the bulk path, which writes a whole
+    /// batch of rows into one buffer instead of allocating a string per value.
+    pub fn render_into(self, field: &str, value: &Value, buf: &mut Vec<u8>) -> Cell {
+        let text = |buf: &mut Vec<u8>, bytes: &[u8]| {
+            let start = buf.len();
+            buf.extend_from_slice(bytes);
+            Cell::Text(start, buf.len())
+        };
         match value {
             Value::Null => match (self, kind(field)) {
-                (Self::English, Kind::Text) => SqlValue::Text(String::new()),
-                _ => SqlValue::Null,
+                (Self::English, Kind::Text) => text(buf, b""),
+                _ => Cell::Null,
             },
-            Value::Legacy(bytes) => SqlValue::RawText(bytes.clone()),
-            Value::Text(s) => SqlValue::Text(self.code(field, s).unwrap_or(s).to_owned()),
-            Value::Int(i) => SqlValue::Int(*i),
-            Value::Num(x) => SqlValue::Real(*x),
+            Value::Legacy(bytes) => text(buf, bytes),
+            Value::Text(s) => text(buf, self.code(field, s).unwrap_or(s).as_bytes()),
+            Value::Int(i) => Cell::Int(*i),
+            Value::Num(x) => Cell::Real(*x),
             Value::Money(fen) => match self {
-                Self::Pinyin => SqlValue::Real(*fen as f64 / 100.0),
-                Self::English => SqlValue::Text(format!(
-                    "{}{}.{:02}",
-                    if *fen < 0 { "-" } else { "" },
-                    fen.abs() / 100,
-                    fen.abs() % 100
-                )),
-                Self::Chinese => SqlValue::Int(*fen),
+                Self::Pinyin => Cell::Real(*fen as f64 / 100.0),
+                Self::English => {
+                    let start = buf.len();
+                    timefmt::push(
+                        buf,
+                        format_args!(
+                            "{}{}.{:02}",
+                            if *fen < 0 { "-" } else { "" },
+                            fen.abs() / 100,
+                            fen.abs() % 100
+                        ),
+                    );
+                    Cell::Text(start, buf.len())
+                }
+                Self::Chinese => Cell::Int(*fen),
             },
             Value::Bool(b) => match self {
-                Self::Pinyin => SqlValue::Int(i64::from(*b)),
-                Self::English => SqlValue::Text(if *b { "Y" } else { "N" }.into()),
-                Self::Chinese => SqlValue::Text(if *b { "是" } else { "否" }.into()),
+                Self::Pinyin => Cell::Int(i64::from(*b)),
+                Self::English => text(buf, if *b { b"Y" } else { b"N" }),
+                Self::Chinese => text(buf, if *b { "是" } else { "否" }.as_bytes()),
             },
-            Value::Date(d) => match self {
-                Self::Pinyin => SqlValue::Text(timefmt::compact_date(*d)),
-                Self::English => SqlValue::Text(timefmt::iso_date(*d)),
-                Self::Chinese => SqlValue::Int(epoch(d.and_time(chrono::NaiveTime::MIN))),
-            },
-            Value::Ts(t) => self.timestamp(*t),
+            Value::Date(d) => {
+                let start = buf.len();
+                match self {
+                    Self::Pinyin => timefmt::push_compact_date(buf, *d),
+                    Self::English => timefmt::push_iso_date(buf, *d),
+                    Self::Chinese => return Cell::Int(epoch(d.and_time(chrono::NaiveTime::MIN))),
+                }
+                Cell::Text(start, buf.len())
+            }
+            Value::Ts(t) => self.timestamp_into(*t, buf),
         }
     }
 
     /// Renders a local timestamp (also the update-time column).
     pub fn timestamp(self, t: NaiveDateTime) -> SqlValue {
+        let mut buf = Vec::new();
+        Cell::into_value(self.timestamp_into(t, &mut buf), buf)
+    }
+
+    pub fn timestamp_into(self, t: NaiveDateTime, buf: &mut Vec<u8>) -> Cell {
+        let start = buf.len();
         match self {
-            Self::Pinyin => SqlValue::Text(timefmt::compact_ts(t)),
-            Self::English => SqlValue::Text(timefmt::iso_ts(t, ' ')),
-            Self::Chinese => SqlValue::Int(epoch(t)),
+            Self::Pinyin => timefmt::push_compact_ts(buf, t),
+            Self::English => timefmt::push_iso_ts(buf, t, ' '),
+            Self::Chinese => return Cell::Int(epoch(t)),
         }
+        Cell::Text(start, buf.len())
     }
 
     /// The vendor's spelling of a coded value, when it differs from the standard's.
