@@ -105,6 +105,7 @@ pub struct StreamArgs {
     /// `hdos synth --postgres`) instead of its SQLite file.
     #[arg(long)]
     pub postgres: Option<String>,
+    /// Seed of the stream's choices between visits, updates and cancellations.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
 }
@@ -124,6 +125,7 @@ pub struct GenerateArgs {
     /// First day after the generated period (YYYY-MM-DD).
     #[arg(long, default_value = "2026-01-01")]
     pub until: String,
+    /// Random seed: the same seed and options give byte-identical output.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Defects: clean, light (0.2 % per kind), heavy (2 %), a rate, or kind=rate,kind=rate.
@@ -142,6 +144,7 @@ pub struct GenerateArgs {
     /// database, one schema `his_<code>` each, for log-based collection.
     #[arg(long)]
     pub postgres: Option<String>,
+    /// How many institutions (from the first) `--postgres` loads.
     #[arg(long, default_value_t = 1)]
     pub postgres_institutions: usize,
 }
