@@ -104,24 +104,7 @@ impl HisWriter {
             conn.execute(&vendor.create_table(d, false), [])?;
         }
         conn.execute_batch("BEGIN")?;
-        let inserts = Dataset::ALL
-            .iter()
-            .map(|d| {
-                let cols = vendor.columns(*d);
-                format!(
-                    "INSERT INTO {} ({}) VALUES ({})",
-                    Vendor::quote(vendor.table(*d)),
-                    cols.iter()
-                        .map(|c| Vendor::quote(c))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    (1..=cols.len())
-                        .map(|i| format!("?{i}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            })
-            .collect();
+        let inserts = Dataset::ALL.iter().map(|d| vendor.insert_sql(*d)).collect();
         Ok(Self {
             conn,
             vendor,

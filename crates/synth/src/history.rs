@@ -259,7 +259,7 @@ impl Clinics {
         rng.set_stream(person.index);
         let mut b = HistoryBuilder::new(self, person, rng);
         let encounter = b.visit_at(site, at)?;
-        let patient = b.registered.first()?.1.clone();
+        let patient = b.registered.first()?.row.clone();
         Some((patient, encounter))
     }
 }
@@ -279,14 +279,21 @@ impl Planned {
     }
 }
 
+/// The person's record at one site and how many visits and stays they have had there.
+struct Registration {
+    site: usize,
+    row: Row,
+    visits: u32,
+    stays: u32,
+}
+
 struct HistoryBuilder<'a> {
     clinics: &'a Clinics,
     person: Person,
     rng: ChaCha8Rng,
     /// Home primary-care centre, nearby secondary and tertiary hospitals.
     affiliations: [Option<usize>; 3],
-    /// Per site: the registration row and the visit and stay counters.
-    registered: Vec<(usize, Row, u32, u32)>,
+    registered: Vec<Registration>,
     phone_change: Option<(NaiveDateTime, String)>,
     reported: Vec<&'static str>,
 }
@@ -360,7 +367,7 @@ impl<'a> HistoryBuilder<'a> {
         let registrations = self
             .registered
             .into_iter()
-            .map(|(site, row, _, _)| (site, row))
+            .map(|r| (r.site, r.row))
             .collect();
         History {
             person: self.person,
@@ -466,7 +473,7 @@ impl<'a> HistoryBuilder<'a> {
     /// The person's record at a site, creating it at `at` on first contact; returns the index
     /// into `registered`.
     fn register(&mut self, site: usize, at: NaiveDateTime) -> usize {
-        if let Some(i) = self.registered.iter().position(|r| r.0 == site) {
+        if let Some(i) = self.registered.iter().position(|r| r.site == site) {
             return i;
         }
         let p = &self.person;
@@ -494,13 +501,18 @@ impl<'a> HistoryBuilder<'a> {
             values,
             updated_at: at,
         };
-        self.registered.push((site, row, 0, 0));
+        self.registered.push(Registration {
+            site,
+            row,
+            visits: 0,
+            stays: 0,
+        });
         self.registered.len() - 1
     }
 
     /// The record as it stood at `at`.
     fn patient_at(&self, reg: usize, at: NaiveDateTime) -> Row {
-        let mut row = self.registered[reg].1.clone();
+        let mut row = self.registered[reg].row.clone();
         if let Some((changed, new)) = &self.phone_change
             && *changed <= at
             && row.updated_at < *changed
@@ -518,10 +530,10 @@ impl<'a> HistoryBuilder<'a> {
         };
         let mut updates = Vec::new();
         for i in 0..self.registered.len() {
-            if self.registered[i].1.updated_at < changed {
+            if self.registered[i].row.updated_at < changed {
                 let row = self.patient_at(i, changed);
-                self.registered[i].1 = row.clone();
-                updates.push((self.registered[i].0, row));
+                self.registered[i].row = row.clone();
+                updates.push((self.registered[i].site, row));
             }
         }
         updates
@@ -562,6 +574,33 @@ impl<'a> HistoryBuilder<'a> {
         }
     }
 
+    /// Registers the person at the site shortly before `at` if new there, and numbers the
+    /// encounter: returns the patient record as of `at`, the encounter id and its number.
+    fn start_encounter(
+        &mut self,
+        site: usize,
+        at: NaiveDateTime,
+        inpatient: bool,
+    ) -> (Row, String, u32) {
+        let lead = if inpatient { 5..60 } else { 2..30 };
+        let registered_at = at - self.minutes(lead);
+        let reg = self.register(site, registered_at);
+        let r = &mut self.registered[reg];
+        let k = if inpatient {
+            &mut r.stays
+        } else {
+            &mut r.visits
+        };
+        *k += 1;
+        let k = *k;
+        let patient = self.patient_at(reg, at);
+        let id = self
+            .site(site)
+            .vendor
+            .encounter_id(patient.key(), inpatient, k);
+        (patient, id, k)
+    }
+
     fn visit(&mut self, t: NaiveDateTime) -> Option<Encounter> {
         let age = self.age_at(t.date());
         let site = self.choose_outpatient_site(age)?;
@@ -574,14 +613,8 @@ impl<'a> HistoryBuilder<'a> {
         let table = &self.clinics.outpatient[age.min(MAX_TABLE_AGE) as usize]
             [sex_index(self.person.sex)][usize::from(is_winter(t.month()))][usize::from(primary)];
         let condition = table.draw(&mut self.rng)?;
-        let registered_at = t - self.minutes(2..30);
-        let reg = self.register(site, registered_at);
-        self.registered[reg].2 += 1;
-        let k = self.registered[reg].2;
-        let patient = self.patient_at(reg, t);
-        let vendor = self.site(site).vendor;
+        let (patient, visit_id, _) = self.start_encounter(site, t, false);
         let pid = patient.key().to_owned();
-        let visit_id = vendor.encounter_id(&pid, false, k);
         let code = self.diagnosis_code(site, condition);
         let dept = self.dept(site, condition, age);
         let doctor = format!("{:04}", self.rng.gen_range(1..400));
@@ -648,14 +681,8 @@ impl<'a> HistoryBuilder<'a> {
         } else {
             self.affiliations[1].or(self.affiliations[2])
         }?;
-        let registered_at = admit - self.minutes(5..60);
-        let reg = self.register(site, registered_at);
-        self.registered[reg].3 += 1;
-        let k = self.registered[reg].3;
-        let patient = self.patient_at(reg, admit);
-        let vendor = self.site(site).vendor;
+        let (patient, stay_id, k) = self.start_encounter(site, admit, true);
         let pid = patient.key().to_owned();
-        let stay_id = vendor.encounter_id(&pid, true, k);
         let admission_no = format!("{}{k:02}", pid.trim_start_matches(char::is_alphabetic));
         let los = lognormal_with_mean(&mut self.rng, condition.los_days, 0.45)
             .round()

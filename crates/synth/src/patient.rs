@@ -34,8 +34,10 @@ pub struct Person {
 #[derive(Debug)]
 pub struct PersonGenerator {
     rng: ChaCha20Rng,
-    /// Districts with their population weights, for drawing a residence.
-    districts: Vec<(District, u32)>,
+    /// The region's districts.
+    districts: &'static [District],
+    /// Each district's index with its population weight, for drawing a residence.
+    district_weights: Vec<(usize, u32)>,
     /// Ages are computed at this date, so output does not depend on when it runs.
     reference: NaiveDate,
     /// Numbers issued so far per (district, birth date, sex): the registry never issues one
@@ -57,7 +59,8 @@ impl PersonGenerator {
     pub fn new(seed: u64, districts: &'static [District], reference: NaiveDate) -> Self {
         Self {
             rng: ChaCha20Rng::seed_from_u64(seed),
-            districts: districts.iter().map(|d| (*d, d.weight)).collect(),
+            districts,
+            district_weights: districts.iter().map(|d| d.weight).enumerate().collect(),
             reference,
             issued: vec![0; districts.len() * (MAX_DAYS_OLD + 1) * 2],
             next_index: 0,
@@ -71,8 +74,8 @@ impl PersonGenerator {
             Sex::Female
         };
         let mut birth_date = self.birth_date();
-        let district_index = self.pick_district();
-        let district = self.districts[district_index].0;
+        let district_index = *pick(&mut self.rng, &self.district_weights);
+        let district = self.districts[district_index];
         let id_no = loop {
             match self.unique_id(district_index, birth_date, sex) {
                 Some(id) => break id,
@@ -114,18 +117,6 @@ impl PersonGenerator {
         self.reference - Duration::days(days_old.max(1))
     }
 
-    fn pick_district(&mut self) -> usize {
-        let total: u32 = self.districts.iter().map(|(_, w)| w).sum();
-        let mut x = self.rng.gen_range(0..total);
-        for (i, (_, w)) in self.districts.iter().enumerate() {
-            if x < *w {
-                return i;
-            }
-            x -= w;
-        }
-        self.districts.len() - 1
-    }
-
     /// Area code, birth date, a sequence whose last digit's parity is the sex, check digit.
     /// The n-th number issued for a day is a fixed permutation of n, so numbers look random
     /// but never repeat; `None` when the day's numbers are used up.
@@ -141,7 +132,7 @@ impl PersonGenerator {
         // 211 is coprime to 500, so n ↦ (211 n + offset) mod 500 is a permutation.
         let offset = (slot % 500) as u32;
         let seq = ((u32::from(n) * 211 + offset) % 500) * 2 + u32::from(sex == Sex::Male);
-        let area = self.districts[district].0.code;
+        let area = self.districts[district].code;
         let first17 = format!("{area}{}{seq:03}", crate::timefmt::compact_date(birth));
         // The first 17 characters are digits by construction, so a check digit exists.
         let check = check_digit(&first17).ok()?;

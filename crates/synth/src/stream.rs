@@ -183,23 +183,9 @@ pub type Param = (SqlValue, &'static str);
 pub fn statements(vendor: Vendor, event: &Event) -> Vec<(String, Vec<Param>)> {
     let q = Vendor::quote;
     let insert = |row: &Row| {
-        let cols = vendor.columns(row.dataset);
-        let sql = format!(
-            "INSERT INTO {} ({}) VALUES ({})",
-            q(vendor.table(row.dataset)),
-            cols.iter().map(|c| q(c)).collect::<Vec<_>>().join(", "),
-            (1..=cols.len())
-                .map(|i| format!("${i}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        let types = row
-            .dataset
-            .fields()
-            .iter()
-            .map(|f| vendor.sql_type(f))
-            .chain([vendor.sql_type("updated_at")]);
-        (sql, render(vendor, row).into_iter().zip(types).collect())
+        let types = vendor.column_types(row.dataset);
+        let params = render(vendor, row).into_iter().zip(types).collect();
+        (vendor.insert_sql(row.dataset), params)
     };
     match event {
         Event::Visit { patient, encounter } => std::iter::once(insert(patient))

@@ -395,6 +395,28 @@ impl Vendor {
         }
     }
 
+    /// The SQL types of a dataset's columns, in column order (the update time last).
+    pub fn column_types(self, d: Dataset) -> Vec<&'static str> {
+        d.fields()
+            .iter()
+            .chain(&["updated_at"])
+            .map(|f| self.sql_type(f))
+            .collect()
+    }
+
+    /// `INSERT` of one row, with `$1…$n` placeholders (SQLite and PostgreSQL both accept them).
+    pub fn insert_sql(self, d: Dataset) -> String {
+        let cols = self.columns(d);
+        let names: Vec<String> = cols.iter().map(|c| Self::quote(c)).collect();
+        let params: Vec<String> = (1..=cols.len()).map(|i| format!("${i}")).collect();
+        format!(
+            "INSERT INTO {} ({}) VALUES ({})",
+            Self::quote(self.table(d)),
+            names.join(", "),
+            params.join(", ")
+        )
+    }
+
     /// `CREATE TABLE` for a dataset, in SQLite's or PostgreSQL's dialect. Like many real HIS
     /// tables there is no primary-key constraint, only indexes (see
     /// [`Vendor::create_indexes`]): duplicates are possible, as collection must expect.

@@ -72,12 +72,7 @@ pub async fn load(
             sqlx::query(&vendor.create_table(d, true))
                 .execute(&mut *tx)
                 .await?;
-            let types: Vec<&str> = d
-                .fields()
-                .iter()
-                .map(|f| vendor.sql_type(f))
-                .chain([vendor.sql_type("updated_at")])
-                .collect();
+            let types = vendor.column_types(d);
             let rows = read_rows(&conn, vendor, d)?;
             for chunk in rows.chunks(ROWS_PER_INSERT) {
                 let cols = vendor
