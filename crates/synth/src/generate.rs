@@ -342,7 +342,7 @@ pub fn generate(
     let written = AtomicU64::new(0);
 
     let (txs, mut rxs): (Vec<_>, Vec<_>) = (0..threads)
-        .map(|_| sync_channel::<Result<Part, SynthError>>(4))
+        .map(|_| sync_channel::<Result<Part, SynthError>>(8))
         .unzip();
     let mut owned_iter = owned.iter_mut();
     let first_writers = owned_iter.next().map(std::mem::take).unwrap_or_default();

@@ -989,7 +989,7 @@ impl<'a> HistoryBuilder<'a> {
             values: vec![
                 Value::text(format!("{encounter_id}-S")),
                 Value::text(encounter_id),
-                Value::text(enc.patient.key()),
+                Value::text(enc.patient.key().to_owned()),
                 Value::text(insurance),
                 Value::Money(total),
                 Value::Money(paid),
@@ -1015,7 +1015,7 @@ impl<'a> HistoryBuilder<'a> {
             dataset: Dataset::InfectiousReport,
             values: vec![
                 Value::text(format!("{encounter_id}-C")),
-                Value::text(enc.patient.key()),
+                Value::text(enc.patient.key().to_owned()),
                 Value::text(self.diagnosis_code(enc.site, c)),
                 Value::text(class),
                 Value::Date(onset),
@@ -1223,7 +1223,11 @@ mod tests {
                 let pid = ids[&e.site];
                 let inpatient = e.is_inpatient();
                 for row in e.rows() {
-                    assert_eq!(row.get("patient_id"), &Value::text(pid), "{row:?}");
+                    assert_eq!(
+                        row.get("patient_id"),
+                        &Value::text(pid.to_owned()),
+                        "{row:?}"
+                    );
                     assert!(row.updated_at < end + Duration::days(1), "{row:?}");
                     for (f, v) in row.dataset.fields().iter().zip(&row.values) {
                         if let Value::Ts(t) = v {

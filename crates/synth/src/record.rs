@@ -1,7 +1,7 @@
 //! Records in the regional standard's terms, before a vendor's schema renders them.
 
 use chrono::{NaiveDate, NaiveDateTime};
-use std::fmt;
+use std::{borrow::Cow, fmt};
 
 /// The standard datasets a hospital information system holds (the institution itself is
 /// registered centrally, not collected from its own HIS).
@@ -167,7 +167,8 @@ impl fmt::Display for Dataset {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     Null,
-    Text(String),
+    /// Static text (names from the tables) is borrowed, so most values allocate nothing.
+    Text(Cow<'static, str>),
     Int(i64),
     /// Money in fen (0.01 yuan), exact.
     Money(i64),
@@ -181,7 +182,7 @@ pub enum Value {
 }
 
 impl Value {
-    pub fn text(s: impl Into<String>) -> Self {
+    pub fn text(s: impl Into<Cow<'static, str>>) -> Self {
         Self::Text(s.into())
     }
 

@@ -480,15 +480,12 @@ impl Vendor {
                 Self::Pinyin => Cell::Real(*fen as f64 / 100.0),
                 Self::English => {
                     let start = buf.len();
-                    timefmt::push(
-                        buf,
-                        format_args!(
-                            "{}{}.{:02}",
-                            if *fen < 0 { "-" } else { "" },
-                            fen.abs() / 100,
-                            fen.abs() % 100
-                        ),
-                    );
+                    if *fen < 0 {
+                        buf.push(b'-');
+                    }
+                    timefmt::push_uint(buf, fen.unsigned_abs() / 100);
+                    buf.push(b'.');
+                    timefmt::push_digits(buf, fen.unsigned_abs() % 100, 2);
                     Cell::Text(start, buf.len())
                 }
                 Self::Chinese => Cell::Int(*fen),
@@ -529,6 +526,10 @@ impl Vendor {
 
     /// The vendor's spelling of a coded value, when it differs from the standard's.
     fn code(self, field: &str, code: &str) -> Option<&'static str> {
+        // Most text is not coded: skip the table search for it (this runs for every value).
+        if !CODED_FIELDS.contains(&field) {
+            return None;
+        }
         CODES
             .iter()
             .find(|c| c.0 == self && c.1 == field && c.2 == code)
@@ -561,7 +562,12 @@ impl Vendor {
 
     /// Reads a stored value back into standard form: the inverse of [`Vendor::render`].
     pub fn parse(self, field: &str, v: &SqlValue) -> Value {
-        let text = |s: &str| -> Value { Value::text(self.uncode(field, s).unwrap_or(s)) };
+        let text = |s: &str| -> Value {
+            match self.uncode(field, s) {
+                Some(code) => Value::text(code),
+                None => Value::text(s.to_owned()),
+            }
+        };
         match (kind(field), v) {
             (_, SqlValue::Null) => Value::Null,
             (_, SqlValue::RawText(b)) => Value::Legacy(b.clone()),
@@ -622,6 +628,15 @@ impl Vendor {
     }
 }
 
+/// The fields whose values some vendor spells differently (every field of `CODES`).
+const CODED_FIELDS: [&str; 5] = [
+    "sex_code",
+    "encounter_type",
+    "insurance_type",
+    "discharge_status",
+    "abnormal_flag",
+];
+
 /// Coded values a vendor spells its own way: (vendor, field, standard code, vendor spelling).
 const CODES: &[(Vendor, &str, &str, &str)] = &[
     (Vendor::English, "sex_code", "1", "M"),
@@ -676,6 +691,13 @@ mod tests {
     use super::*;
     use hdos_core::standard::{FieldType, Standard};
     use std::collections::HashSet;
+
+    #[test]
+    fn every_coded_field_is_listed() {
+        for c in CODES {
+            assert!(CODED_FIELDS.contains(&c.1), "{}", c.1);
+        }
+    }
 
     #[test]
     fn every_vendor_names_every_field_once() {

@@ -22,7 +22,7 @@ fn time(t: NaiveDateTime) -> String {
 fn json_value(v: &Value) -> Json {
     match v {
         Value::Null => Json::Null,
-        Value::Text(s) => Json::String(s.clone()),
+        Value::Text(s) => Json::String(s.to_string()),
         Value::Int(i) => json!(i),
         Value::Money(fen) => json!(*fen as f64 / 100.0),
         Value::Num(x) => json!(x),
