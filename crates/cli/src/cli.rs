@@ -48,6 +48,9 @@ pub enum Command {
     /// Generate a synthetic region: one HIS database per institution in its vendor's schema,
     /// optional HL7 v2 and FHIR files, and a ground-truth manifest of injected defects.
     Synth(SynthArgs),
+    /// Collect from hospital systems into the lake.
+    #[command(subcommand)]
+    Ingest(IngestCommand),
     /// Measure a capability end to end; prints one JSON line per figure.
     Bench {
         name: BenchName,
@@ -194,6 +197,52 @@ pub enum UserCommand {
 pub enum AuditCommand {
     /// Walk the hash chain and name the first entry that was changed, deleted or reordered.
     Verify,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IngestCommand {
+    /// Suggest how each table of a SQLite HIS maps onto the standard; prints the mappings as
+    /// TOML to confirm or edit (or JSON with the reasons, with `--json`).
+    Suggest {
+        /// The HIS database file.
+        #[arg(long)]
+        sqlite: PathBuf,
+        /// Only this table (default: every table).
+        #[arg(long)]
+        table: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Collect tables of a SQLite HIS into the lake: incrementally after the last run, or all
+    /// again with `--full`.
+    Run {
+        #[arg(long)]
+        sqlite: PathBuf,
+        /// The institution's unified social credit code, stamped on every row.
+        #[arg(long)]
+        institution: String,
+        /// The channel's name (default: `his_` and the institution code).
+        #[arg(long)]
+        channel: Option<String>,
+        /// Confirmed mappings (TOML with `[[tables]]`, as `suggest` prints); without it the
+        /// suggested mappings are used.
+        #[arg(long)]
+        mapping: Option<PathBuf>,
+        /// Only these tables (default: every table with a mapping).
+        #[arg(long)]
+        table: Vec<String>,
+        #[arg(long)]
+        full: bool,
+        #[arg(long, default_value_t = hdos_ingest::batch::DEFAULT_CHUNK_ROWS)]
+        chunk_rows: usize,
+    },
+    /// Recent runs, newest first.
+    Runs {
+        #[arg(long)]
+        channel: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -3,6 +3,7 @@
 mod admin;
 mod bench;
 mod demo;
+mod ingest;
 mod serve;
 mod standard;
 mod synth;
@@ -43,13 +44,18 @@ pub async fn run(args: Cli) -> Result<ExitCode> {
         }
         Command::Demo(_) => demo::demo(&cfg).await,
         Command::Synth(a) => synth::synth(a).await,
+        Command::Ingest(c) => ingest::ingest(&cfg, c).await,
         Command::Bench { name, rows } => bench::bench(&cfg, name, rows).await,
     }
 }
 
 fn init_tracing(cfg: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&cfg.log.level))
+        // The Delta kernel logs every probe of a table not yet created; its real errors reach us
+        // as results.
+        .or_else(|_| {
+            tracing_subscriber::EnvFilter::try_new(format!("{},buoyant_kernel=off", cfg.log.level))
+        })
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let json = match cfg.log.format {
         LogFormat::Json => true,

@@ -113,4 +113,39 @@ pub trait MetaStore: Send + Sync + std::fmt::Debug {
     async fn count_audit(&self, filter: &AuditFilter) -> Result<i64, StoreError>;
     /// Walks the whole chain and names the first entry that was changed, deleted or reordered.
     async fn verify_audit_chain(&self) -> Result<ChainStatus, StoreError>;
+
+    // Collection.
+    async fn ingest_checkpoint(
+        &self,
+        channel: &str,
+        source_table: &str,
+    ) -> Result<Option<IngestCheckpoint>, StoreError>;
+    /// Stores a checkpoint unless a later `seq` is already stored; returns whether it was.
+    async fn save_ingest_checkpoint(
+        &self,
+        channel: &str,
+        source_table: &str,
+        seq: i64,
+        position: Option<&str>,
+    ) -> Result<bool, StoreError>;
+    async fn start_ingest_run(
+        &self,
+        channel: &str,
+        source_table: &str,
+        mode: &str,
+    ) -> Result<IngestRun, StoreError>;
+    /// Records progress (`Running`) or the end of a run.
+    async fn update_ingest_run(
+        &self,
+        id: i64,
+        status: RunStatus,
+        counts: RunCounts,
+        error: Option<&str>,
+    ) -> Result<(), StoreError>;
+    /// Newest first.
+    async fn list_ingest_runs(
+        &self,
+        channel: Option<&str>,
+        page: Page,
+    ) -> Result<Vec<IngestRun>, StoreError>;
 }

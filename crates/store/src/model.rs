@@ -165,3 +165,63 @@ pub struct AuditFilter {
     pub from_ts: Option<Millis>,
     pub to_ts: Option<Millis>,
 }
+
+/// Where a channel stands on one source table: the last chunk committed to the lake and where
+/// the next read starts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IngestCheckpoint {
+    pub channel: String,
+    pub source_table: String,
+    pub seq: i64,
+    /// The collector's own encoding of the read position; `None` before the first chunk.
+    pub position: Option<String>,
+    pub updated_at: Millis,
+}
+
+/// Row and byte counts of a collection run, so far or in all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct RunCounts {
+    pub rows_read: i64,
+    pub rows_written: i64,
+    pub rows_quarantined: i64,
+    pub bytes: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Running,
+    Succeeded,
+    Failed,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Running, Self::Succeeded, Self::Failed]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
+}
+
+/// One run of a channel over one source table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IngestRun {
+    pub id: i64,
+    pub channel: String,
+    pub source_table: String,
+    /// `full` or `incremental`.
+    pub mode: String,
+    pub status: RunStatus,
+    pub started_at: Millis,
+    pub finished_at: Option<Millis>,
+    pub counts: RunCounts,
+    pub error: Option<String>,
+}

@@ -3,14 +3,15 @@
 
 mod accounts;
 mod audit;
+mod ingest;
 mod institutions;
 mod settings;
 
 use crate::{
     Backend, ChainStatus, MetaStore, StoreError,
     model::{
-        ApiToken, AuditEntry, AuditFilter, Institution, Millis, NewAuditEntry, NewInstitution,
-        NewUser, Page, Session, User,
+        ApiToken, AuditEntry, AuditFilter, IngestCheckpoint, IngestRun, Institution, Millis,
+        NewAuditEntry, NewInstitution, NewUser, Page, RunCounts, RunStatus, Session, User,
     },
     secret::Secret,
 };
@@ -325,5 +326,50 @@ impl MetaStore for SqlStore {
     }
     async fn verify_audit_chain(&self) -> Result<ChainStatus, StoreError> {
         audit::verify(&self.db).await
+    }
+
+    async fn ingest_checkpoint(
+        &self,
+        channel: &str,
+        source_table: &str,
+    ) -> Result<Option<IngestCheckpoint>, StoreError> {
+        ingest::checkpoint(&self.db, channel, source_table).await
+    }
+
+    async fn save_ingest_checkpoint(
+        &self,
+        channel: &str,
+        source_table: &str,
+        seq: i64,
+        position: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        ingest::save_checkpoint(&self.db, channel, source_table, seq, position).await
+    }
+
+    async fn start_ingest_run(
+        &self,
+        channel: &str,
+        source_table: &str,
+        mode: &str,
+    ) -> Result<IngestRun, StoreError> {
+        ingest::start_run(&self.db, channel, source_table, mode).await
+    }
+
+    async fn update_ingest_run(
+        &self,
+        id: i64,
+        status: RunStatus,
+        counts: RunCounts,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        ingest::update_run(&self.db, id, status, counts, error).await
+    }
+
+    async fn list_ingest_runs(
+        &self,
+        channel: Option<&str>,
+        page: Page,
+    ) -> Result<Vec<IngestRun>, StoreError> {
+        ingest::list_runs(&self.db, channel, page).await
     }
 }

@@ -73,6 +73,8 @@ conformance!(
     api_tokens_are_found_by_hash_until_revoked_or_expired,
     login_failures_count_within_a_window_and_lock,
     settings_are_upserted,
+    ingest_checkpoints_only_move_forward,
+    ingest_runs_record_progress_and_outcome,
     audit_entries_chain_and_filter,
     audit_log_refuses_updates_and_deletes,
     an_edited_audit_entry_is_named,

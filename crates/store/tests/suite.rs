@@ -4,7 +4,7 @@ use anyhow::{Context, Result, ensure};
 use hdos_core::{ErrorKind, InstitutionId, Role};
 use hdos_store::{
     AuditFilter, Backend, ChainProblem, MetaStore, NewAuditEntry, NewInstitution, NewUser, Outcome,
-    Page, Secret, Session, SqlStore, now_millis,
+    Page, RunCounts, RunStatus, Secret, Session, SqlStore, now_millis,
 };
 
 fn institution(code: &str) -> NewInstitution {
@@ -215,6 +215,66 @@ pub async fn settings_are_upserted(s: &SqlStore) -> Result<()> {
     s.put_setting("smtp.host", "mail.local", false).await?;
     s.put_setting("smtp.host", "mail2.local", false).await?;
     ensure!(s.setting("smtp.host").await?.as_deref() == Some("mail2.local"));
+    Ok(())
+}
+
+pub async fn ingest_checkpoints_only_move_forward(s: &SqlStore) -> Result<()> {
+    ensure!(s.ingest_checkpoint("his01", "BRXX").await?.is_none());
+    ensure!(
+        s.save_ingest_checkpoint("his01", "BRXX", 1, Some("{\"rowid\":10}"))
+            .await?
+    );
+    ensure!(
+        s.save_ingest_checkpoint("his01", "BRXX", 2, Some("{\"rowid\":20}"))
+            .await?
+    );
+    // A stale writer's older chunk does not move the channel back.
+    ensure!(
+        !s.save_ingest_checkpoint("his01", "BRXX", 1, Some("{\"rowid\":10}"))
+            .await?
+    );
+    let c = s.ingest_checkpoint("his01", "BRXX").await?;
+    ensure!(
+        c.as_ref().map(|c| (c.seq, c.position.as_deref())) == Some((2, Some("{\"rowid\":20}")))
+    );
+    // A full reload restarts the position at the same sequence.
+    ensure!(s.save_ingest_checkpoint("his01", "BRXX", 2, None).await?);
+    ensure!(
+        s.ingest_checkpoint("his01", "BRXX")
+            .await?
+            .and_then(|c| c.position)
+            .is_none()
+    );
+    ensure!(s.ingest_checkpoint("his01", "MZJZ").await?.is_none());
+    Ok(())
+}
+
+pub async fn ingest_runs_record_progress_and_outcome(s: &SqlStore) -> Result<()> {
+    let run = s.start_ingest_run("his02", "MZJZ", "full").await?;
+    ensure!(run.status == RunStatus::Running && run.finished_at.is_none());
+    let counts = RunCounts {
+        rows_read: 10,
+        rows_written: 9,
+        rows_quarantined: 1,
+        bytes: 1234,
+    };
+    s.update_ingest_run(run.id, RunStatus::Running, counts, None)
+        .await?;
+    s.update_ingest_run(run.id, RunStatus::Failed, counts, Some("source went away"))
+        .await?;
+    let other = s.start_ingest_run("his03", "MZJZ", "incremental").await?;
+    let runs = s.list_ingest_runs(Some("his02"), Page::new(10, 0)).await?;
+    ensure!(runs.len() == 1);
+    let r = &runs[0];
+    ensure!(r.status == RunStatus::Failed && r.counts == counts && r.finished_at.is_some());
+    ensure!(r.error.as_deref() == Some("source went away"));
+    let all = s.list_ingest_runs(None, Page::new(10, 0)).await?;
+    ensure!(all.first().map(|r| r.id) == Some(other.id), "newest first");
+    ensure!(
+        s.update_ingest_run(999_999, RunStatus::Succeeded, counts, None)
+            .await
+            .is_err()
+    );
     Ok(())
 }
 

@@ -1,0 +1,180 @@
+//! `hdos ingest`: suggest mappings for a SQLite HIS, collect it into the lake, list runs.
+
+use crate::{cli::IngestCommand, config::Config, wiring};
+use anyhow::{Context, Result, bail};
+use hdos_core::standard::Standard;
+use hdos_ingest::{
+    batch::{self, BatchJob},
+    mapping::TableMapping,
+    source::sqlite::SqliteSource,
+    suggest::{Suggestion, suggest},
+};
+use hdos_store::Page;
+use serde::{Deserialize, Serialize};
+use std::{path::Path, process::ExitCode, time::Instant};
+
+/// A file of confirmed mappings, one `[[tables]]` entry per source table.
+#[derive(Debug, Serialize, Deserialize)]
+struct MappingFile {
+    tables: Vec<TableMapping>,
+}
+
+/// Rows sampled from each table to suggest its mapping.
+const SAMPLE_ROWS: usize = 500;
+
+fn suggestions(path: &Path, only: &[String]) -> Result<(Vec<Suggestion>, Vec<String>)> {
+    let standard = Standard::builtin()?;
+    let source = SqliteSource::open(path)?;
+    let mut found = Vec::new();
+    let mut unknown = Vec::new();
+    for table in source.tables()? {
+        if !only.is_empty() && !only.contains(&table) {
+            continue;
+        }
+        let columns = source.columns(&table)?;
+        let sample = source.sample(&table, SAMPLE_ROWS)?;
+        match suggest(standard, &table, &columns, &sample) {
+            Some(s) => found.push(s),
+            None => unknown.push(table),
+        }
+    }
+    Ok((found, unknown))
+}
+
+pub async fn ingest(cfg: &Config, cmd: IngestCommand) -> Result<ExitCode> {
+    match cmd {
+        IngestCommand::Suggest {
+            sqlite,
+            table,
+            json,
+        } => {
+            let only: Vec<String> = table.into_iter().collect();
+            let (found, unknown) = suggestions(&sqlite, &only)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&found)?);
+            } else {
+                for s in &found {
+                    let review: Vec<String> = s
+                        .fields
+                        .iter()
+                        .filter(|f| {
+                            f.source.is_some()
+                                && (f.confidence < 0.8 || !f.unresolved_values.is_empty())
+                        })
+                        .map(|f| format!("{} ({})", f.target, f.reasons.join("; ")))
+                        .collect();
+                    println!(
+                        "# {} → {} (score {:.2}); check: {}",
+                        s.mapping.source_table,
+                        s.mapping.dataset,
+                        s.score,
+                        if review.is_empty() {
+                            "nothing".to_owned()
+                        } else {
+                            review.join(", ")
+                        }
+                    );
+                }
+                let file = MappingFile {
+                    tables: found.into_iter().map(|s| s.mapping).collect(),
+                };
+                print!("{}", toml::to_string(&file)?);
+            }
+            for t in unknown {
+                eprintln!("no standard dataset fits table `{t}`; map it by hand if it holds one");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        IngestCommand::Run {
+            sqlite,
+            institution,
+            channel,
+            mapping,
+            table,
+            full,
+            chunk_rows,
+        } => {
+            let store = wiring::open_store(cfg).await?;
+            let lake = wiring::open_lake(cfg)?;
+            let mappings = match mapping {
+                Some(path) => {
+                    let text = std::fs::read_to_string(&path)
+                        .with_context(|| format!("reading {}", path.display()))?;
+                    let file: MappingFile = toml::from_str(&text)
+                        .with_context(|| format!("{} is not a mapping file", path.display()))?;
+                    file.tables
+                        .into_iter()
+                        .filter(|m| table.is_empty() || table.contains(&m.source_table))
+                        .collect()
+                }
+                None => suggestions(&sqlite, &table)?
+                    .0
+                    .into_iter()
+                    .map(|s| s.mapping)
+                    .collect::<Vec<_>>(),
+            };
+            if mappings.is_empty() {
+                bail!("no table of {} has a mapping to collect", sqlite.display());
+            }
+            let channel = channel.unwrap_or_else(|| format!("his_{}", institution.to_lowercase()));
+            let standard = Standard::builtin()?;
+            let mut failed = false;
+            for m in mappings {
+                let started = Instant::now();
+                let job = BatchJob {
+                    channel: channel.clone(),
+                    institution: institution.clone(),
+                    source: sqlite.clone(),
+                    mapping: m,
+                    chunk_rows,
+                    full,
+                };
+                let table = job.mapping.source_table.clone();
+                match batch::run(store.as_ref(), &lake, standard, &job, |c| {
+                    eprint!(
+                        "\r{table}: {} read, {} written, {} quarantined",
+                        c.rows_read, c.rows_written, c.rows_quarantined
+                    );
+                })
+                .await
+                {
+                    Ok(r) => eprintln!(
+                        "\r{table} → {}: {} read, {} written, {} quarantined, {:.1} s{}",
+                        job.mapping.dataset,
+                        r.counts.rows_read,
+                        r.counts.rows_written,
+                        r.counts.rows_quarantined,
+                        started.elapsed().as_secs_f64(),
+                        if r.replayed > 0 {
+                            format!(
+                                " ({} chunk(s) replayed after an interrupted run)",
+                                r.replayed
+                            )
+                        } else {
+                            String::new()
+                        }
+                    ),
+                    Err(e) => {
+                        failed = true;
+                        eprintln!("\r{table}: failed: {e}");
+                    }
+                }
+            }
+            Ok(if failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        IngestCommand::Runs { channel, limit } => {
+            let store = wiring::open_store(cfg).await?;
+            let runs = store
+                .list_ingest_runs(channel.as_deref(), Page::new(limit, 0))
+                .await?;
+            for r in runs {
+                println!("{}", serde_json::to_string(&r)?);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,277 @@
+//! The SQL batch channel: reads a source table in chunks (full, or incrementally after the
+//! stored position), lands each chunk, then records the position. A run that stopped anywhere
+//! resumes exactly: chunks already in the raw zone but not yet mapped are replayed from it, so
+//! nothing is lost or written twice.
+
+use crate::{
+    IngestError,
+    land::{Landed, Landing},
+    mapping::{CompiledMapping, TableMapping},
+    source::{Chunk, Position, sqlite::SqliteSource},
+};
+use hdos_core::standard::Standard;
+use hdos_lake::{
+    Lake,
+    arrow::{
+        array::{Array, ArrayRef, AsArray},
+        compute::cast,
+        datatypes::DataType,
+    },
+};
+use hdos_store::{MetaStore, RunCounts, RunStatus};
+use std::path::PathBuf;
+use tokio::sync::mpsc;
+
+/// Rows per chunk when the job does not say.
+pub const DEFAULT_CHUNK_ROWS: usize = 50_000;
+
+/// One source table of a SQL batch channel.
+#[derive(Debug, Clone)]
+pub struct BatchJob {
+    pub channel: String,
+    /// The collecting institution's code, stamped on every standard row.
+    pub institution: String,
+    pub source: PathBuf,
+    pub mapping: TableMapping,
+    pub chunk_rows: usize,
+    /// Read the whole table again instead of continuing after the stored position.
+    pub full: bool,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunReport {
+    pub run_id: i64,
+    pub counts: RunCounts,
+    pub chunks: u64,
+    /// Chunks found in the raw zone but not yet mapped, replayed before reading on.
+    pub replayed: u64,
+    /// The last chunk's sequence number.
+    pub seq: i64,
+}
+
+fn now_micros() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}
+
+/// Runs the job; `progress` is called after every chunk with the counts so far.
+pub async fn run(
+    store: &dyn MetaStore,
+    lake: &Lake,
+    standard: &Standard,
+    job: &BatchJob,
+    mut progress: impl FnMut(RunCounts),
+) -> Result<RunReport, IngestError> {
+    let table = job.mapping.source_table.clone();
+    let mode = if job.full { "full" } else { "incremental" };
+    let run = store.start_ingest_run(&job.channel, &table, mode).await?;
+    let mut counts = RunCounts::default();
+    let result = run_chunks(store, lake, standard, job, &mut counts, &mut |c| {
+        progress(c);
+    })
+    .await;
+    let (status, error) = match &result {
+        Ok(_) => (RunStatus::Succeeded, None),
+        Err(e) => (RunStatus::Failed, Some(e.to_string())),
+    };
+    store
+        .update_ingest_run(run.id, status, counts, error.as_deref())
+        .await?;
+    let (chunks, replayed, seq) = result?;
+    Ok(RunReport {
+        run_id: run.id,
+        counts,
+        chunks,
+        replayed,
+        seq,
+    })
+}
+
+async fn run_chunks(
+    store: &dyn MetaStore,
+    lake: &Lake,
+    standard: &Standard,
+    job: &BatchJob,
+    counts: &mut RunCounts,
+    progress: &mut dyn FnMut(RunCounts),
+) -> Result<(u64, u64, i64), IngestError> {
+    let table = job.mapping.source_table.clone();
+    let dataset = standard
+        .dataset(&job.mapping.dataset)
+        .ok_or_else(|| IngestError::UnknownDataset(job.mapping.dataset.clone()))?;
+    let source_path = job.source.clone();
+    let t = table.clone();
+    let columns: Vec<String> = tokio::task::spawn_blocking(move || {
+        let source = SqliteSource::open(&source_path)?;
+        Ok::<_, IngestError>(source.columns(&t)?.into_iter().map(|c| c.name).collect())
+    })
+    .await
+    .map_err(|e| internal(&table, e))??;
+    let mapping = CompiledMapping::new(&job.mapping, dataset, &columns)?;
+    let landing = Landing::new(&job.channel, &table, &job.institution, &columns, &mapping)?;
+    landing.prepare(lake).await?;
+
+    let checkpoint = store.ingest_checkpoint(&job.channel, &table).await?;
+    let mut seq = checkpoint.as_ref().map_or(0, |c| c.seq);
+    let mut position = match checkpoint.as_ref().and_then(|c| c.position.as_deref()) {
+        Some(p) => Some(
+            Position::decode(p).map_err(|reason| IngestError::Checkpoint {
+                channel: job.channel.clone(),
+                table: table.clone(),
+                reason,
+            })?,
+        ),
+        None => None,
+    };
+    // Chunks in the raw zone past the checkpoint: the previous run stopped after landing them.
+    let mut replayed = 0;
+    let committed = landing.raw_committed(lake).await?.unwrap_or(0);
+    while seq < committed {
+        seq += 1;
+        let chunk = raw_chunk(lake, &landing, seq).await?;
+        let landed = landing
+            .land_mapped(
+                lake,
+                &mapping,
+                seq,
+                &chunk.rows,
+                &chunk.positions,
+                now_micros(),
+            )
+            .await?;
+        position = chunk.last_position().cloned().or(position);
+        save(store, job, &table, seq, position.as_ref()).await?;
+        add(counts, &chunk, landed);
+        replayed += 1;
+        progress(*counts);
+    }
+    if job.full {
+        position = None;
+        save(store, job, &table, seq, None).await?;
+    }
+
+    let mut chunks = 0;
+    let mut reader = spawn_reader(job, position.clone(), mapping.cursor_index().is_some());
+    while let Some(chunk) = reader.recv().await {
+        let chunk = chunk?;
+        seq += 1;
+        let received = now_micros();
+        landing
+            .append_raw(lake, seq, &chunk.rows, &chunk.positions, received)
+            .await?;
+        let landed = landing
+            .land_mapped(lake, &mapping, seq, &chunk.rows, &chunk.positions, received)
+            .await?;
+        save(store, job, &table, seq, chunk.last_position()).await?;
+        add(counts, &chunk, landed);
+        chunks += 1;
+        progress(*counts);
+    }
+    Ok((chunks, replayed, seq))
+}
+
+fn internal(table: &str, e: impl std::fmt::Display) -> IngestError {
+    IngestError::Source {
+        source_name: table.to_owned(),
+        reason: e.to_string(),
+    }
+}
+
+fn add(counts: &mut RunCounts, chunk: &Chunk, landed: Landed) {
+    counts.rows_read += chunk.len() as i64;
+    counts.rows_written += landed.written as i64;
+    counts.rows_quarantined += landed.quarantined as i64;
+    counts.bytes += chunk.bytes as i64;
+}
+
+async fn save(
+    store: &dyn MetaStore,
+    job: &BatchJob,
+    table: &str,
+    seq: i64,
+    position: Option<&Position>,
+) -> Result<(), IngestError> {
+    let encoded = position.map(Position::encode);
+    store
+        .save_ingest_checkpoint(&job.channel, table, seq, encoded.as_deref())
+        .await?;
+    Ok(())
+}
+
+/// Reads chunks on a thread of its own, one chunk ahead of the lake commits.
+fn spawn_reader(
+    job: &BatchJob,
+    start: Option<Position>,
+    has_cursor: bool,
+) -> mpsc::Receiver<Result<Chunk, IngestError>> {
+    let (tx, rx) = mpsc::channel(1);
+    let path = job.source.clone();
+    let table = job.mapping.source_table.clone();
+    let cursor = job.mapping.cursor.clone().filter(|_| has_cursor);
+    let limit = job.chunk_rows.max(1);
+    std::thread::spawn(move || {
+        let source = match SqliteSource::open(&path) {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = tx.blocking_send(Err(e));
+                return;
+            }
+        };
+        let mut after = start;
+        loop {
+            match source.read_chunk(&table, cursor.as_deref(), after.as_ref(), limit) {
+                Ok(c) if c.is_empty() => return,
+                Ok(c) => {
+                    after = c.last_position().cloned();
+                    if tx.blocking_send(Ok(c)).is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e));
+                    return;
+                }
+            }
+        }
+    });
+    rx
+}
+
+/// A chunk as the raw zone holds it, in the order it was read.
+async fn raw_chunk(lake: &Lake, landing: &Landing, seq: i64) -> Result<Chunk, IngestError> {
+    let sql = format!(
+        "SELECT * FROM {} WHERE _hdos_batch = {seq} ORDER BY _hdos_row",
+        landing.raw.sql_name()
+    );
+    let batches = lake.query(std::slice::from_ref(&landing.raw), &sql).await?;
+    let mut chunk = Chunk::default();
+    for b in batches {
+        // DataFusion may hand strings back as views; read every column as plain UTF-8.
+        let text: Vec<ArrayRef> = b
+            .columns()
+            .iter()
+            .map(|c| cast(c, &DataType::Utf8))
+            .collect::<Result<_, _>>()
+            .map_err(hdos_lake::LakeError::from)?;
+        let position = text[3].as_string::<i32>();
+        let width = b.num_columns();
+        for r in 0..b.num_rows() {
+            let p =
+                Position::decode(position.value(r)).map_err(|reason| IngestError::Checkpoint {
+                    channel: landing.channel.clone(),
+                    table: landing.source_table.clone(),
+                    reason,
+                })?;
+            chunk.positions.push(p);
+            let row: Vec<Option<String>> = (5..width)
+                .map(|c| {
+                    let col = text[c].as_string::<i32>();
+                    (!col.is_null(r)).then(|| col.value(r).to_owned())
+                })
+                .collect();
+            chunk.bytes += row.iter().flatten().map(|s| s.len() as u64).sum::<u64>();
+            chunk.rows.push(row);
+        }
+    }
+    Ok(chunk)
+}

@@ -1,0 +1,12 @@
+//! hdos-ingest: collection from the hospitals' systems into the lake. Sources are read as they
+//! are, suggested mappings turn their tables into the regional standard's datasets, and every
+//! chunk lands in the raw zone, the std zone and quarantine exactly once.
+
+pub mod batch;
+mod error;
+pub mod land;
+pub mod mapping;
+pub mod source;
+pub mod suggest;
+
+pub use error::IngestError;

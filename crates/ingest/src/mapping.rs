@@ -1,0 +1,381 @@
+//! Mapping a source table onto a standard dataset: which source column feeds each standard field,
+//! through which transforms, and the typed value that results, or the reason a row is rejected.
+//!
+//! A mapping is data (TOML or JSON), written by [`crate::suggest`] and confirmed or edited by a
+//! manager; [`CompiledMapping`] checks it against the standard and the source's columns once, then
+//! maps rows without looking anything up by name.
+
+mod transform;
+mod value;
+
+pub use transform::{TimeFormat, Transform};
+pub use value::{StdValue, parse_decimal};
+
+use crate::IngestError;
+use hdos_core::standard::{Dataset, FieldType};
+use serde::{Deserialize, Serialize};
+
+/// China Standard Time, the local time of every HIS in the region.
+pub const DEFAULT_UTC_OFFSET_MINUTES: i32 = 8 * 60;
+
+/// How one source table becomes one standard dataset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TableMapping {
+    pub source_table: String,
+    pub dataset: String,
+    /// The column incremental reads follow (an update time); without one every run reads the
+    /// whole table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    /// The offset from UTC of the source's local times.
+    #[serde(default = "default_offset")]
+    pub utc_offset_minutes: i32,
+    pub fields: Vec<FieldMapping>,
+}
+
+fn default_offset() -> i32 {
+    DEFAULT_UTC_OFFSET_MINUTES
+}
+
+/// One standard field: its source column (absent for a constant) and the transforms applied.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldMapping {
+    pub target: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transforms: Vec<Transform>,
+}
+
+/// Why a row could not be mapped: the field, the value as received and the reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejection {
+    pub field: String,
+    pub value: Option<String>,
+    pub reason: String,
+}
+
+/// A mapping checked against the standard and the source columns, ready to map rows.
+#[derive(Debug, Clone)]
+pub struct CompiledMapping {
+    dataset: Dataset,
+    /// Per standard field, in the dataset's order: where its value comes from.
+    plan: Vec<FieldPlan>,
+    cursor_index: Option<usize>,
+    offset_seconds: i32,
+}
+
+#[derive(Debug, Clone)]
+struct FieldPlan {
+    name: String,
+    field_type: FieldType,
+    required: bool,
+    input: Input,
+    transforms: Vec<Transform>,
+}
+
+#[derive(Debug, Clone)]
+enum Input {
+    Column(usize),
+    /// The collecting institution's code, filled in by the channel.
+    Institution,
+    Absent,
+}
+
+impl CompiledMapping {
+    /// Checks `mapping` against `dataset` and the source's `columns`.
+    pub fn new(
+        mapping: &TableMapping,
+        dataset: &Dataset,
+        columns: &[String],
+    ) -> Result<Self, IngestError> {
+        let invalid = |reason: String| IngestError::InvalidMapping {
+            table: mapping.source_table.clone(),
+            reason,
+        };
+        let column = |name: &str| {
+            columns
+                .iter()
+                .position(|c| c == name)
+                .ok_or_else(|| invalid(format!("source column `{name}` does not exist")))
+        };
+        for (i, f) in mapping.fields.iter().enumerate() {
+            if dataset.field(&f.target).is_none() {
+                return Err(invalid(format!(
+                    "`{}` is not a field of the standard dataset `{}`",
+                    f.target, dataset.name
+                )));
+            }
+            if mapping.fields[..i].iter().any(|g| g.target == f.target) {
+                return Err(invalid(format!("`{}` is mapped twice", f.target)));
+            }
+            if f.source.is_none() && !f.transforms.iter().any(Transform::is_constant) {
+                return Err(invalid(format!(
+                    "`{}` needs a source column or a constant",
+                    f.target
+                )));
+            }
+            for t in &f.transforms {
+                t.check()
+                    .map_err(|e| invalid(format!("`{}`: {e}", f.target)))?;
+            }
+        }
+        let mut plan = Vec::with_capacity(dataset.fields.len());
+        for field in &dataset.fields {
+            let mapped = mapping.fields.iter().find(|f| f.target == field.name);
+            let input = match mapped.and_then(|m| m.source.as_deref()) {
+                Some(src) => Input::Column(column(src)?),
+                None if field.name == "institution_code" && mapped.is_none() => Input::Institution,
+                None => Input::Absent,
+            };
+            let is_key = dataset.key.contains(&field.name);
+            if is_key && matches!(input, Input::Absent) && mapped.is_none() {
+                return Err(invalid(format!(
+                    "the key field `{}` is not mapped",
+                    field.name
+                )));
+            }
+            plan.push(FieldPlan {
+                name: field.name.clone(),
+                field_type: field.field_type,
+                required: field.required || is_key,
+                input,
+                transforms: mapped.map(|m| m.transforms.clone()).unwrap_or_default(),
+            });
+        }
+        let cursor_index = mapping.cursor.as_deref().map(column).transpose()?;
+        Ok(Self {
+            dataset: dataset.clone(),
+            plan,
+            cursor_index,
+            offset_seconds: mapping.utc_offset_minutes * 60,
+        })
+    }
+
+    pub fn dataset(&self) -> &Dataset {
+        &self.dataset
+    }
+
+    /// The source column the cursor reads, as an index into the source's columns.
+    pub fn cursor_index(&self) -> Option<usize> {
+        self.cursor_index
+    }
+
+    /// The standard fields in output order, with their types.
+    pub fn fields(&self) -> impl Iterator<Item = (&str, FieldType)> {
+        self.plan.iter().map(|p| (p.name.as_str(), p.field_type))
+    }
+
+    /// Maps one source row (values as text, in source column order). The first field that cannot
+    /// be mapped rejects the whole row.
+    pub fn apply(
+        &self,
+        row: &[Option<String>],
+        institution: &str,
+    ) -> Result<Vec<StdValue>, Rejection> {
+        self.plan
+            .iter()
+            .map(|p| {
+                let raw = match p.input {
+                    Input::Column(i) => row.get(i).cloned().flatten(),
+                    Input::Institution => Some(institution.to_owned()),
+                    Input::Absent => None,
+                };
+                let reject = |reason: String| Rejection {
+                    field: p.name.clone(),
+                    value: raw.clone(),
+                    reason,
+                };
+                let staged = transform::run(&p.transforms, raw.clone()).map_err(reject)?;
+                let value = value::to_standard(staged, p.field_type, self.offset_seconds)
+                    .map_err(reject)?;
+                if p.required && value.is_null() {
+                    return Err(reject("a required value is missing".into()));
+                }
+                Ok(value)
+            })
+            .collect()
+    }
+
+    /// The event time of a mapped row: its update time when the dataset has one.
+    pub fn event_time(&self, values: &[StdValue]) -> Option<i64> {
+        let cursor = self.dataset.cursor.as_deref()?;
+        let i = self.plan.iter().position(|p| p.name == cursor)?;
+        match values.get(i)? {
+            StdValue::Timestamp(us) => Some(*us),
+            _ => None,
+        }
+    }
+}
+
+impl TableMapping {
+    pub fn to_toml(&self) -> Result<String, IngestError> {
+        toml::to_string(self).map_err(|e| IngestError::InvalidMapping {
+            table: self.source_table.clone(),
+            reason: e.to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hdos_core::standard::Standard;
+    use std::collections::BTreeMap;
+
+    fn visit_mapping() -> TableMapping {
+        let field = |target: &str, source: &str, transforms: Vec<Transform>| FieldMapping {
+            target: target.into(),
+            source: Some(source.into()),
+            transforms,
+        };
+        TableMapping {
+            source_table: "MZJZ".into(),
+            dataset: "outpatient_visit".into(),
+            cursor: Some("GXSJ".into()),
+            utc_offset_minutes: DEFAULT_UTC_OFFSET_MINUTES,
+            fields: vec![
+                field("visit_id", "JZID", vec![Transform::Trim]),
+                field("patient_id", "BRID", vec![]),
+                field(
+                    "visit_time",
+                    "JZSJ",
+                    vec![Transform::Timestamp {
+                        format: "yyyyMMddHHmmss".into(),
+                    }],
+                ),
+                field("fee_total", "FY", vec![]),
+                field("dept_name", "KSMC", vec![]),
+                FieldMapping {
+                    target: "diagnosis_code".into(),
+                    source: None,
+                    transforms: vec![Transform::Constant {
+                        value: "J06.9".into(),
+                    }],
+                },
+                FieldMapping {
+                    target: "diagnosis_name".into(),
+                    source: None,
+                    transforms: vec![Transform::Constant {
+                        value: "急性上呼吸道感染".into(),
+                    }],
+                },
+                field(
+                    "updated_at",
+                    "GXSJ",
+                    vec![Transform::Timestamp {
+                        format: "yyyyMMddHHmmss".into(),
+                    }],
+                ),
+            ],
+        }
+    }
+
+    fn columns() -> Vec<String> {
+        ["JZID", "BRID", "JZSJ", "FY", "GXSJ", "KSMC"]
+            .map(String::from)
+            .to_vec()
+    }
+
+    fn compiled() -> CompiledMapping {
+        let std = Standard::builtin().unwrap();
+        CompiledMapping::new(
+            &visit_mapping(),
+            std.dataset("outpatient_visit").unwrap(),
+            &columns(),
+        )
+        .unwrap()
+    }
+
+    fn row(values: [&str; 5]) -> Vec<Option<String>> {
+        values
+            .iter()
+            .chain(&["内科"])
+            .map(|v| (!v.is_empty()).then(|| v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn a_row_is_mapped_to_typed_standard_values() {
+        let m = compiled();
+        let out = m
+            .apply(
+                &row([" MZ1 ", "P1", "20260301083000", "12.5", "20260301090000"]),
+                "12330100MB0000001X",
+            )
+            .unwrap();
+        let by_name: BTreeMap<&str, &StdValue> =
+            m.fields().map(|(n, _)| n).zip(out.iter()).collect();
+        assert_eq!(by_name["visit_id"], &StdValue::Text("MZ1".into()));
+        assert_eq!(
+            by_name["institution_code"],
+            &StdValue::Text("12330100MB0000001X".into())
+        );
+        // 08:30 in UTC+8 is 00:30 UTC.
+        let expected = chrono::NaiveDate::from_ymd_opt(2026, 3, 1)
+            .unwrap()
+            .and_hms_opt(0, 30, 0)
+            .unwrap()
+            .and_utc()
+            .timestamp_micros();
+        assert_eq!(by_name["visit_time"], &StdValue::Timestamp(expected));
+        assert_eq!(by_name["fee_total"], &StdValue::Decimal(1250));
+        assert_eq!(by_name["doctor_id"], &StdValue::Null);
+        assert!(m.event_time(&out).is_some());
+    }
+
+    #[test]
+    fn bad_values_reject_the_row_with_field_value_and_reason() {
+        let m = compiled();
+        let r = m
+            .apply(
+                &row(["", "P1", "20260301083000", "1", "20260301090000"]),
+                "X",
+            )
+            .unwrap_err();
+        assert_eq!(r.field, "visit_id");
+        assert!(r.reason.contains("required"), "{r:?}");
+        let r = m
+            .apply(&row(["V", "P1", "2026-03-01", "1", "20260301090000"]), "X")
+            .unwrap_err();
+        assert_eq!(r.field, "visit_time");
+        assert_eq!(r.value.as_deref(), Some("2026-03-01"));
+        let r = m
+            .apply(
+                &row(["V", "P1", "20260301083000", "abc", "20260301090000"]),
+                "X",
+            )
+            .unwrap_err();
+        assert_eq!(r.field, "fee_total");
+    }
+
+    #[test]
+    fn mistakes_in_a_mapping_are_named() {
+        let std = Standard::builtin().unwrap();
+        let ds = std.dataset("outpatient_visit").unwrap();
+        let mut m = visit_mapping();
+        m.fields[1].source = Some("NOPE".into());
+        let e = CompiledMapping::new(&m, ds, &columns()).unwrap_err();
+        assert!(e.to_string().contains("NOPE"), "{e}");
+        let mut m = visit_mapping();
+        m.fields[0].target = "visit_no".into();
+        let e = CompiledMapping::new(&m, ds, &columns()).unwrap_err();
+        assert!(e.to_string().contains("visit_no"), "{e}");
+        let mut m = visit_mapping();
+        m.fields.remove(0);
+        let e = CompiledMapping::new(&m, ds, &columns()).unwrap_err();
+        assert!(e.to_string().contains("visit_id"), "{e}");
+        let mut m = visit_mapping();
+        m.fields.push(m.fields[1].clone());
+        let e = CompiledMapping::new(&m, ds, &columns()).unwrap_err();
+        assert!(e.to_string().contains("twice"), "{e}");
+    }
+
+    #[test]
+    fn a_mapping_survives_toml() {
+        let m = visit_mapping();
+        let text = m.to_toml().unwrap();
+        let back: TableMapping = toml::from_str(&text).unwrap();
+        assert_eq!(back, m);
+    }
+}

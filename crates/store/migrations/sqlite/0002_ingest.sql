@@ -1,0 +1,29 @@
+-- Collection: the committed position of each channel's source table, and the history of runs.
+
+CREATE TABLE ingest_checkpoints (
+    channel      TEXT NOT NULL,
+    source_table TEXT NOT NULL,
+    -- The last chunk committed to the lake (Delta application-transaction version).
+    seq          INTEGER NOT NULL,
+    -- Where the next read starts, as JSON; NULL before the first chunk.
+    position     TEXT,
+    updated_at   INTEGER NOT NULL,
+    PRIMARY KEY (channel, source_table)
+);
+
+CREATE TABLE ingest_runs (
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
+    channel          TEXT NOT NULL,
+    source_table     TEXT NOT NULL,
+    mode             TEXT NOT NULL,
+    status           TEXT NOT NULL,
+    started_at       INTEGER NOT NULL,
+    finished_at      INTEGER,
+    rows_read        INTEGER NOT NULL DEFAULT 0,
+    rows_written     INTEGER NOT NULL DEFAULT 0,
+    rows_quarantined INTEGER NOT NULL DEFAULT 0,
+    bytes            INTEGER NOT NULL DEFAULT 0,
+    error            TEXT
+);
+
+CREATE INDEX ix_ingest_runs_channel ON ingest_runs (channel, started_at);

@@ -1,0 +1,148 @@
+use super::{Db, on_pool};
+use crate::{
+    StoreError,
+    model::{IngestCheckpoint, IngestRun, Page, RunCounts, RunStatus, now_millis},
+};
+
+#[derive(sqlx::FromRow)]
+struct CheckpointRow {
+    channel: String,
+    source_table: String,
+    seq: i64,
+    position: Option<String>,
+    updated_at: i64,
+}
+
+pub(super) async fn checkpoint(
+    db: &Db,
+    channel: &str,
+    table: &str,
+) -> Result<Option<IngestCheckpoint>, StoreError> {
+    let sql = "SELECT channel, source_table, seq, position, updated_at FROM ingest_checkpoints \
+               WHERE channel = $1 AND source_table = $2";
+    let row: Option<CheckpointRow> = on_pool!(db, p => sqlx::query_as(sql)
+        .bind(channel).bind(table).fetch_optional(p).await)?;
+    Ok(row.map(|r| IngestCheckpoint {
+        channel: r.channel,
+        source_table: r.source_table,
+        seq: r.seq,
+        position: r.position,
+        updated_at: r.updated_at,
+    }))
+}
+
+/// Stores the checkpoint unless a later chunk is already recorded (a stale writer never moves
+/// a channel back). Returns whether it was stored.
+pub(super) async fn save_checkpoint(
+    db: &Db,
+    channel: &str,
+    table: &str,
+    seq: i64,
+    position: Option<&str>,
+) -> Result<bool, StoreError> {
+    let sql = "INSERT INTO ingest_checkpoints (channel, source_table, seq, position, updated_at) \
+               VALUES ($1, $2, $3, $4, $5) ON CONFLICT (channel, source_table) DO UPDATE SET \
+               seq = excluded.seq, position = excluded.position, updated_at = excluded.updated_at \
+               WHERE ingest_checkpoints.seq <= excluded.seq";
+    let n = on_pool!(db, p => sqlx::query(sql).bind(channel).bind(table).bind(seq)
+        .bind(position).bind(now_millis()).execute(p).await.map(|r| r.rows_affected()))?;
+    Ok(n == 1)
+}
+
+#[derive(sqlx::FromRow)]
+struct RunRow {
+    id: i64,
+    channel: String,
+    source_table: String,
+    mode: String,
+    status: String,
+    started_at: i64,
+    finished_at: Option<i64>,
+    rows_read: i64,
+    rows_written: i64,
+    rows_quarantined: i64,
+    bytes: i64,
+    error: Option<String>,
+}
+
+impl TryFrom<RunRow> for IngestRun {
+    type Error = StoreError;
+
+    fn try_from(r: RunRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: r.id,
+            status: RunStatus::parse(&r.status).ok_or_else(|| StoreError::InvalidInput {
+                what: "run status",
+                reason: r.status.clone(),
+            })?,
+            channel: r.channel,
+            source_table: r.source_table,
+            mode: r.mode,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+            counts: RunCounts {
+                rows_read: r.rows_read,
+                rows_written: r.rows_written,
+                rows_quarantined: r.rows_quarantined,
+                bytes: r.bytes,
+            },
+            error: r.error,
+        })
+    }
+}
+
+const RUN_COLUMNS: &str = "id, channel, source_table, mode, status, started_at, finished_at, \
+                           rows_read, rows_written, rows_quarantined, bytes, error";
+
+pub(super) async fn start_run(
+    db: &Db,
+    channel: &str,
+    table: &str,
+    mode: &str,
+) -> Result<IngestRun, StoreError> {
+    let sql = format!(
+        "INSERT INTO ingest_runs (channel, source_table, mode, status, started_at) \
+         VALUES ($1, $2, $3, 'running', $4) RETURNING {RUN_COLUMNS}"
+    );
+    let row: RunRow = on_pool!(db, p => sqlx::query_as(&sql).bind(channel).bind(table)
+        .bind(mode).bind(now_millis()).fetch_one(p).await)?;
+    row.try_into()
+}
+
+/// Records progress, or the end of the run when `status` is not `Running`.
+pub(super) async fn update_run(
+    db: &Db,
+    id: i64,
+    status: RunStatus,
+    counts: RunCounts,
+    error: Option<&str>,
+) -> Result<(), StoreError> {
+    let finished = (status != RunStatus::Running).then(now_millis);
+    let sql = "UPDATE ingest_runs SET status = $1, finished_at = $2, rows_read = $3, \
+               rows_written = $4, rows_quarantined = $5, bytes = $6, error = $7 WHERE id = $8";
+    let n = on_pool!(db, p => sqlx::query(sql).bind(status.as_str()).bind(finished)
+        .bind(counts.rows_read).bind(counts.rows_written).bind(counts.rows_quarantined)
+        .bind(counts.bytes).bind(error).bind(id).execute(p).await.map(|r| r.rows_affected()))?;
+    if n == 0 {
+        return Err(StoreError::NotFound {
+            what: "ingest run",
+            key: id.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// Newest first, optionally for one channel.
+pub(super) async fn list_runs(
+    db: &Db,
+    channel: Option<&str>,
+    page: Page,
+) -> Result<Vec<IngestRun>, StoreError> {
+    let sql = format!(
+        "SELECT {RUN_COLUMNS} FROM ingest_runs WHERE ($1 IS NULL OR channel = $1) \
+         ORDER BY id DESC LIMIT $2 OFFSET $3"
+    );
+    let rows: Vec<RunRow> = on_pool!(db, p => sqlx::query_as(&sql).bind(channel)
+        .bind(page.limit).bind(page.offset).fetch_all(p).await)?;
+    rows.into_iter().map(TryInto::try_into).collect()
+}
