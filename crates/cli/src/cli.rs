@@ -66,6 +66,10 @@ pub enum BenchName {
     Store,
     /// Synthetic-region generation to SQLite; `--rows` is the number of patients.
     Synth,
+    /// SQL batch collection of one hospital's outpatient-visit table (about `--rows` rows,
+    /// mapping included) from its SQLite HIS into the std zone; the region is kept under
+    /// `<data dir>/bench-ingest` for the DuckDB run of `bench/ingest_vs_duckdb.sh`.
+    Ingest,
 }
 
 #[derive(Debug, Args)]

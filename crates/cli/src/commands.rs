@@ -54,7 +54,10 @@ fn init_tracing(cfg: &Config) {
         // The Delta kernel logs every probe of a table not yet created; its real errors reach us
         // as results.
         .or_else(|_| {
-            tracing_subscriber::EnvFilter::try_new(format!("{},buoyant_kernel=off", cfg.log.level))
+            tracing_subscriber::EnvFilter::try_new(format!(
+                "{},buoyant_kernel=off,deltalake_core=warn",
+                cfg.log.level
+            ))
         })
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let json = match cfg.log.format {

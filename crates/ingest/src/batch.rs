@@ -23,7 +23,8 @@ use std::path::PathBuf;
 use tokio::sync::mpsc;
 
 /// Rows per chunk when the job does not say.
-pub const DEFAULT_CHUNK_ROWS: usize = 50_000;
+/// (100,000 measured faster than 50,000 and lighter than 200,000: each MERGE reads the target.)
+pub const DEFAULT_CHUNK_ROWS: usize = 100_000;
 
 /// One source table of a SQL batch channel.
 #[derive(Debug, Clone)]
@@ -156,13 +157,24 @@ async fn run_chunks(
         let chunk = chunk?;
         seq += 1;
         let received = now_micros();
+        let started = std::time::Instant::now();
         landing
             .append_raw(lake, seq, &chunk.rows, &chunk.positions, received)
             .await?;
+        let raw_ms = started.elapsed().as_millis();
         let landed = landing
             .land_mapped(lake, &mapping, seq, &chunk.rows, &chunk.positions, received)
             .await?;
         save(store, job, &table, seq, chunk.last_position()).await?;
+        tracing::debug!(
+            channel = %job.channel,
+            table = %table,
+            seq,
+            rows = chunk.len(),
+            raw_ms,
+            std_ms = started.elapsed().as_millis() - raw_ms,
+            "chunk landed"
+        );
         add(counts, &chunk, landed);
         chunks += 1;
         progress(*counts);

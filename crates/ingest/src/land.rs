@@ -216,14 +216,9 @@ impl Landing {
         }
         // A key seen twice in one chunk keeps its last row (rows come in cursor order), since
         // a MERGE may not match one target row twice.
-        let mut last: HashMap<Vec<String>, usize> = HashMap::new();
+        let mut last: HashMap<Vec<&StdValue>, usize> = HashMap::new();
         for (i, (values, _)) in mapped.iter().enumerate() {
-            let key = self
-                .keys
-                .iter()
-                .map(|k| format!("{:?}", values[*k]))
-                .collect();
-            last.insert(key, i);
+            last.insert(self.keys.iter().map(|k| &values[*k]).collect(), i);
         }
         let mut keep: Vec<usize> = last.into_values().collect();
         keep.sort_unstable();

@@ -1,7 +1,7 @@
 //! `hdos bench <name>`: end-to-end measurements that print one JSON line per figure.
 
 use crate::{cli::BenchName, config::Config, wiring};
-use anyhow::Result;
+use anyhow::{Context, Result};
 use hdos_core::Role;
 use hdos_store::{NewAuditEntry, NewUser, Outcome, Secret, Session, now_millis};
 use std::{process::ExitCode, time::Instant};
@@ -39,6 +39,7 @@ pub async fn bench(cfg: &Config, name: BenchName, rows: u64) -> Result<ExitCode>
     match name {
         BenchName::Store => store(cfg, rows).await?,
         BenchName::Synth => synth(cfg, rows)?,
+        BenchName::Ingest => ingest(cfg, rows).await?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -132,5 +133,83 @@ fn synth(cfg: &Config, patients: u64) -> Result<()> {
         start,
     );
     std::fs::remove_dir_all(&out)?;
+    Ok(())
+}
+
+/// Visits per person over two years at the hospital (the clinic takes most), to size the region.
+const VISITS_PER_PERSON: u64 = 2;
+
+/// Collection of one hospital's outpatient visits (mapping included) into the std zone.
+async fn ingest(cfg: &Config, visits: u64) -> Result<()> {
+    let dir = cfg.data_dir.join("bench-ingest");
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    let options = hdos_synth::Options {
+        seed: 1,
+        patients: (visits / VISITS_PER_PERSON).max(100),
+        institutions: hdos_synth::InstitutionCounts {
+            tertiary: 1,
+            secondary: 0,
+            // A region needs a primary-care institution too; it takes some of the visits.
+            primary: 1,
+        },
+        years: 2,
+        until: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default(),
+        defects: hdos_synth::DefectProfile::clean(),
+        messages: false,
+        out: dir.join("region"),
+    };
+    let (manifest, _) = super::synth::run(&options)?;
+    let site = manifest
+        .institutions
+        .first()
+        .context("the region has no hospital")?;
+    let source = options.out.join(&site.his);
+    let sqlite = hdos_ingest::source::sqlite::SqliteSource::open(&source)?;
+    let table = hdos_synth::Vendor::ALL
+        .into_iter()
+        .find(|v| v.name() == site.his_vendor)
+        .context("unknown vendor")?
+        .table(hdos_synth::Dataset::OutpatientVisit)
+        .to_owned();
+    let standard = hdos_core::standard::Standard::builtin()?;
+    let columns = sqlite.columns(&table)?;
+    let sample = sqlite.sample(&table, 500)?;
+    let suggestion = hdos_ingest::suggest::suggest(standard, &table, &columns, &sample)
+        .context("no mapping suggested for the visit table")?;
+    let store_url = format!("sqlite://{}", dir.join("meta.db").display());
+    let store =
+        hdos_store::SqlStore::connect(&store_url, &hdos_store::ConnectOptions::default()).await?;
+    let lake = hdos_lake::Lake::open(&dir.join("lake").display().to_string())?;
+    let job = hdos_ingest::batch::BatchJob {
+        channel: "bench".into(),
+        institution: site.code.clone(),
+        source: source.clone(),
+        mapping: suggestion.mapping,
+        chunk_rows: hdos_ingest::batch::DEFAULT_CHUNK_ROWS,
+        full: true,
+    };
+    let start = Instant::now();
+    let run = hdos_ingest::batch::run(&store, &lake, standard, &job, |_| {}).await?;
+    let seconds = start.elapsed().as_secs_f64();
+    let rows = run.counts.rows_read as f64;
+    println!(
+        "{}",
+        serde_json::json!({
+            "bench": "ingest_sqlite_batch",
+            "backend": "sqlite",
+            "vendor": site.his_vendor,
+            "source": source.display().to_string(),
+            "table": table,
+            "rows": run.counts.rows_read,
+            "rows_written": run.counts.rows_written,
+            "rows_quarantined": run.counts.rows_quarantined,
+            "chunks": run.chunks,
+            "seconds": (seconds * 1000.0).round() / 1000.0,
+            "rows_per_s": (rows / seconds).round(),
+            "peak_rss_mb": (peak_rss_mb() * 10.0).round() / 10.0,
+        })
+    );
     Ok(())
 }

@@ -5,7 +5,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use hdos_core::standard::FieldType;
 
 /// A value of a standard field.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum StdValue {
     Null,
     Text(String),
