@@ -61,7 +61,7 @@ pub async fn run(
     lake: &Lake,
     standard: &Standard,
     job: &BatchJob,
-    mut progress: impl FnMut(RunCounts),
+    mut progress: impl FnMut(RunCounts) + Send,
 ) -> Result<RunReport, IngestError> {
     let table = job.mapping.source_table.clone();
     let mode = if job.full { "full" } else { "incremental" };
@@ -94,7 +94,7 @@ async fn run_chunks(
     standard: &Standard,
     job: &BatchJob,
     counts: &mut RunCounts,
-    progress: &mut dyn FnMut(RunCounts),
+    progress: &mut (dyn FnMut(RunCounts) + Send),
 ) -> Result<(u64, u64, i64), IngestError> {
     let table = job.mapping.source_table.clone();
     let dataset = standard

@@ -1,12 +1,16 @@
 //! `hdos demo`: the whole platform on a fresh data dir, with one account per role.
 
-use super::serve;
+use super::{ingest, serve};
 use crate::{config::Config, wiring};
 use anyhow::Result;
 use hdos_core::Role;
 use hdos_store::{MetaStore, NewAuditEntry, NewInstitution, NewUser, Outcome, Secret};
 use hdos_synth::{DefectProfile, InstitutionCounts, Options, RegionManifest};
-use std::{path::Path, process::ExitCode};
+use std::{
+    path::{Path, PathBuf},
+    process::ExitCode,
+    sync::Arc,
+};
 
 /// One account per role; the passwords are documented in the README.
 pub const ACCOUNTS: &[(&str, &str, Role, &str)] = &[
@@ -117,6 +121,57 @@ async fn seed(store: &dyn MetaStore, region: &RegionManifest) -> Result<()> {
     Ok(())
 }
 
+/// Collects every institution's HIS by SQL batch with its suggested mappings (later starts
+/// collect only what changed since).
+async fn first_collection(
+    store: Arc<dyn MetaStore>,
+    lake: Arc<hdos_lake::Lake>,
+    region_dir: PathBuf,
+    region: RegionManifest,
+) {
+    let started = std::time::Instant::now();
+    let mut failed = 0;
+    for site in &region.institutions {
+        let sqlite = region_dir.join(&site.his);
+        let mappings = match ingest::suggested_mappings(&sqlite) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(institution = %site.code, error = %e, "no mappings for the demo HIS");
+                failed += 1;
+                continue;
+            }
+        };
+        let channel = ingest::default_channel(&site.code);
+        let his = ingest::His {
+            sqlite: &sqlite,
+            institution: &site.code,
+            channel: &channel,
+        };
+        failed += ingest::collect(
+            store.as_ref(),
+            &lake,
+            &his,
+            mappings,
+            false,
+            DEMO_CHUNK_ROWS,
+            |line| {
+                tracing::info!("{line}");
+            },
+        )
+        .await;
+    }
+    tracing::info!(
+        institutions = region.institutions.len(),
+        failed,
+        seconds = started.elapsed().as_secs(),
+        "first collection of the demo region finished"
+    );
+}
+
+/// Smaller chunks than a production run: the demo's tables are small and the server shares the
+/// machine.
+const DEMO_CHUNK_ROWS: usize = 20_000;
+
 pub async fn demo(cfg: &Config) -> Result<ExitCode> {
     wiring::require_loopback(&cfg.server.listen)?;
     let state = serve::state(cfg).await?;
@@ -139,7 +194,16 @@ pub async fn demo(cfg: &Config) -> Result<ExitCode> {
         println!("  {username:<12} {password:<20} {role}");
     }
     println!();
+    println!(
+        "The first collection of every hospital's HIS runs in the background; `hdos ingest runs` lists it."
+    );
     println!("Press Ctrl-C to stop.");
+    tokio::spawn(first_collection(
+        state.store.clone(),
+        state.lake.clone(),
+        cfg.data_dir.join("region"),
+        region,
+    ));
     serve::run_server(state, &cfg.server.listen).await?;
     Ok(ExitCode::SUCCESS)
 }

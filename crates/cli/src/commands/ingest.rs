@@ -116,51 +116,25 @@ pub async fn ingest(cfg: &Config, cmd: IngestCommand) -> Result<ExitCode> {
             if mappings.is_empty() {
                 bail!("no table of {} has a mapping to collect", sqlite.display());
             }
-            let channel = channel.unwrap_or_else(|| format!("his_{}", institution.to_lowercase()));
-            let standard = Standard::builtin()?;
-            let mut failed = false;
-            for m in mappings {
-                let started = Instant::now();
-                let job = BatchJob {
-                    channel: channel.clone(),
-                    institution: institution.clone(),
-                    source: sqlite.clone(),
-                    mapping: m,
-                    chunk_rows,
-                    full,
-                };
-                let table = job.mapping.source_table.clone();
-                match batch::run(store.as_ref(), &lake, standard, &job, |c| {
-                    eprint!(
-                        "\r{table}: {} read, {} written, {} quarantined",
-                        c.rows_read, c.rows_written, c.rows_quarantined
-                    );
-                })
-                .await
-                {
-                    Ok(r) => eprintln!(
-                        "\r{table} → {}: {} read, {} written, {} quarantined, {:.1} s{}",
-                        job.mapping.dataset,
-                        r.counts.rows_read,
-                        r.counts.rows_written,
-                        r.counts.rows_quarantined,
-                        started.elapsed().as_secs_f64(),
-                        if r.replayed > 0 {
-                            format!(
-                                " ({} chunk(s) replayed after an interrupted run)",
-                                r.replayed
-                            )
-                        } else {
-                            String::new()
-                        }
-                    ),
-                    Err(e) => {
-                        failed = true;
-                        eprintln!("\r{table}: failed: {e}");
-                    }
-                }
-            }
-            Ok(if failed {
+            let channel = channel.unwrap_or_else(|| default_channel(&institution));
+            let his = His {
+                sqlite: &sqlite,
+                institution: &institution,
+                channel: &channel,
+            };
+            let failed = collect(
+                store.as_ref(),
+                &lake,
+                &his,
+                mappings,
+                full,
+                chunk_rows,
+                |line| {
+                    eprintln!("{line}");
+                },
+            )
+            .await;
+            Ok(if failed > 0 {
                 ExitCode::FAILURE
             } else {
                 ExitCode::SUCCESS
@@ -177,4 +151,81 @@ pub async fn ingest(cfg: &Config, cmd: IngestCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The channel name of an institution's HIS when none is given.
+pub fn default_channel(institution: &str) -> String {
+    format!("his_{}", institution.to_lowercase())
+}
+
+/// One institution's SQLite HIS, as a channel collects it.
+pub struct His<'a> {
+    pub sqlite: &'a Path,
+    pub institution: &'a str,
+    pub channel: &'a str,
+}
+
+/// The suggested mappings of every table of a HIS that fits a standard dataset.
+pub fn suggested_mappings(sqlite: &Path) -> Result<Vec<TableMapping>> {
+    Ok(suggestions(sqlite, &[])?
+        .0
+        .into_iter()
+        .map(|s| s.mapping)
+        .collect())
+}
+
+/// Collects each mapped table of one HIS; reports a line per table and returns how many failed.
+pub async fn collect(
+    store: &dyn hdos_store::MetaStore,
+    lake: &hdos_lake::Lake,
+    his: &His<'_>,
+    mappings: Vec<TableMapping>,
+    full: bool,
+    chunk_rows: usize,
+    mut report: impl FnMut(String),
+) -> usize {
+    let standard = match Standard::builtin() {
+        Ok(s) => s,
+        Err(e) => {
+            report(format!("the built-in standard does not load: {e}"));
+            return mappings.len();
+        }
+    };
+    let mut failed = 0;
+    for m in mappings {
+        let started = Instant::now();
+        let job = BatchJob {
+            channel: his.channel.to_owned(),
+            institution: his.institution.to_owned(),
+            source: his.sqlite.to_owned(),
+            mapping: m,
+            chunk_rows,
+            full,
+        };
+        let table = job.mapping.source_table.clone();
+        match batch::run(store, lake, standard, &job, |_| {}).await {
+            Ok(r) => report(format!(
+                "{} {table} → {}: {} read, {} written, {} quarantined, {:.1} s{}",
+                his.channel,
+                job.mapping.dataset,
+                r.counts.rows_read,
+                r.counts.rows_written,
+                r.counts.rows_quarantined,
+                started.elapsed().as_secs_f64(),
+                if r.replayed > 0 {
+                    format!(
+                        " ({} chunk(s) replayed after an interrupted run)",
+                        r.replayed
+                    )
+                } else {
+                    String::new()
+                }
+            )),
+            Err(e) => {
+                failed += 1;
+                report(format!("{} {table}: failed: {e}", his.channel));
+            }
+        }
+    }
+    failed
 }
