@@ -65,7 +65,9 @@ pub async fn run(
 ) -> Result<RunReport, IngestError> {
     let table = job.mapping.source_table.clone();
     let mode = if job.full { "full" } else { "incremental" };
-    let run = store.start_ingest_run(&job.channel, &table, mode).await?;
+    let run = store
+        .start_ingest_run(&job.channel, &table, &job.institution, mode)
+        .await?;
     let mut counts = RunCounts::default();
     let result = run_chunks(store, lake, standard, job, &mut counts, &mut |c| {
         progress(c);

@@ -269,9 +269,14 @@ async fn a_table_lands_once_and_resumes_after_a_crash_between_raw_and_std() -> R
         "re-sent rows update, not duplicate: {in_std_after}"
     );
 
+    let filter = hdos_store::RunFilter {
+        channel: Some(job.channel.clone()),
+        institution: None,
+    };
     let runs = store
-        .list_ingest_runs(Some(&job.channel), hdos_store::Page::new(10, 0))
+        .list_ingest_runs(&filter, hdos_store::Page::new(10, 0))
         .await?;
+    ensure!(runs.iter().all(|r| r.institution == site.code));
     ensure!(
         runs.len() == 3
             && runs

@@ -155,7 +155,13 @@ pub fn routes() -> Routes {
         // Audit.
         .get("/api/v1/audit", AUDITOR, Api, api::audit::list)
         .get("/api/v1/audit/verify", AUDITOR, Api, api::audit::verify)
-        .get("/audit", nav::policy_of("/audit"), Page, ui::audit::page);
+        .get("/audit", nav::policy_of("/audit"), Page, ui::audit::page)
+        .get(
+            ui::collection::PATH,
+            nav::policy_of(ui::collection::PATH),
+            Page,
+            ui::collection::page,
+        );
     // Sections this version does not provide yet: a plain page that says so.
     for s in nav::SECTIONS.iter().filter(|s| !s.built) {
         r = r.get(s.path, s.policy, Page, ui::home::not_built);

@@ -38,7 +38,7 @@ pub const SECTIONS: &[Section] = &[
         "nav.collection",
         "/integration/collection",
         &[Manager, Provider],
-        false,
+        true,
     ),
     section(
         "nav.integration",

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod assets;
 pub mod audit;
+pub mod collection;
 pub mod home;
 pub mod login;
 pub mod password;

@@ -392,3 +392,57 @@ async fn injection_text_in_every_form_field_is_stored_or_refused_never_run() -> 
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn collection_runs_are_listed_and_a_provider_sees_only_its_own() -> Result<()> {
+    let app = TestApp::new().await?;
+    let store = &app.state.store;
+    let counts = hdos_store::RunCounts {
+        rows_read: 1200,
+        rows_written: 1190,
+        rows_quarantined: 10,
+        bytes: 4096,
+    };
+    let own = store
+        .start_ingest_run("his_own", "BRXX", "12330000TEST00001A", "full")
+        .await?;
+    store
+        .update_ingest_run(own.id, hdos_store::RunStatus::Succeeded, counts, None)
+        .await?;
+    let other = store
+        .start_ingest_run("his_other", "MZJZ", "12330000TEST00002B", "incremental")
+        .await?;
+    store
+        .update_ingest_run(
+            other.id,
+            hdos_store::RunStatus::Failed,
+            counts,
+            Some("source unreachable"),
+        )
+        .await?;
+
+    let manager = app.session(Role::Manager).await?;
+    let page = body_text(
+        app.send(get("/integration/collection", Some(&manager)))
+            .await?,
+    )
+    .await?;
+    ensure!(
+        page.contains("his_own") && page.contains("his_other"),
+        "{page}"
+    );
+    ensure!(page.contains("source unreachable") && page.contains("1190") && page.contains("失败"));
+
+    let provider = app.session(Role::Provider).await?;
+    let page = body_text(
+        app.send(get("/integration/collection", Some(&provider)))
+            .await?,
+    )
+    .await?;
+    ensure!(
+        page.contains("his_own") && !page.contains("his_other"),
+        "{page}"
+    );
+    ensure!(page.contains("仅显示本机构的采集"));
+    Ok(())
+}

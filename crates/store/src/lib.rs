@@ -132,6 +132,7 @@ pub trait MetaStore: Send + Sync + std::fmt::Debug {
         &self,
         channel: &str,
         source_table: &str,
+        institution: &str,
         mode: &str,
     ) -> Result<IngestRun, StoreError>;
     /// Records progress (`Running`) or the end of a run.
@@ -145,7 +146,8 @@ pub trait MetaStore: Send + Sync + std::fmt::Debug {
     /// Newest first.
     async fn list_ingest_runs(
         &self,
-        channel: Option<&str>,
+        filter: &RunFilter,
         page: Page,
     ) -> Result<Vec<IngestRun>, StoreError>;
+    async fn count_ingest_runs(&self, filter: &RunFilter) -> Result<i64, StoreError>;
 }

@@ -217,6 +217,7 @@ pub struct IngestRun {
     pub id: i64,
     pub channel: String,
     pub source_table: String,
+    pub institution: String,
     /// `full` or `incremental`.
     pub mode: String,
     pub status: RunStatus,
@@ -224,4 +225,11 @@ pub struct IngestRun {
     pub finished_at: Option<Millis>,
     pub counts: RunCounts,
     pub error: Option<String>,
+}
+
+/// Which runs to list: all, or those of one channel and/or institution.
+#[derive(Debug, Clone, Default)]
+pub struct RunFilter {
+    pub channel: Option<String>,
+    pub institution: Option<String>,
 }

@@ -11,7 +11,8 @@ use crate::{
     Backend, ChainStatus, MetaStore, StoreError,
     model::{
         ApiToken, AuditEntry, AuditFilter, IngestCheckpoint, IngestRun, Institution, Millis,
-        NewAuditEntry, NewInstitution, NewUser, Page, RunCounts, RunStatus, Session, User,
+        NewAuditEntry, NewInstitution, NewUser, Page, RunCounts, RunFilter, RunStatus, Session,
+        User,
     },
     secret::Secret,
 };
@@ -350,9 +351,10 @@ impl MetaStore for SqlStore {
         &self,
         channel: &str,
         source_table: &str,
+        institution: &str,
         mode: &str,
     ) -> Result<IngestRun, StoreError> {
-        ingest::start_run(&self.db, channel, source_table, mode).await
+        ingest::start_run(&self.db, channel, source_table, institution, mode).await
     }
 
     async fn update_ingest_run(
@@ -367,9 +369,13 @@ impl MetaStore for SqlStore {
 
     async fn list_ingest_runs(
         &self,
-        channel: Option<&str>,
+        filter: &RunFilter,
         page: Page,
     ) -> Result<Vec<IngestRun>, StoreError> {
-        ingest::list_runs(&self.db, channel, page).await
+        ingest::list_runs(&self.db, filter, page).await
+    }
+
+    async fn count_ingest_runs(&self, filter: &RunFilter) -> Result<i64, StoreError> {
+        ingest::count_runs(&self.db, filter).await
     }
 }

@@ -4,7 +4,7 @@ use anyhow::{Context, Result, ensure};
 use hdos_core::{ErrorKind, InstitutionId, Role};
 use hdos_store::{
     AuditFilter, Backend, ChainProblem, MetaStore, NewAuditEntry, NewInstitution, NewUser, Outcome,
-    Page, RunCounts, RunStatus, Secret, Session, SqlStore, now_millis,
+    Page, RunCounts, RunFilter, RunStatus, Secret, Session, SqlStore, now_millis,
 };
 
 fn institution(code: &str) -> NewInstitution {
@@ -250,7 +250,7 @@ pub async fn ingest_checkpoints_only_move_forward(s: &SqlStore) -> Result<()> {
 }
 
 pub async fn ingest_runs_record_progress_and_outcome(s: &SqlStore) -> Result<()> {
-    let run = s.start_ingest_run("his02", "MZJZ", "full").await?;
+    let run = s.start_ingest_run("his02", "MZJZ", "H2", "full").await?;
     ensure!(run.status == RunStatus::Running && run.finished_at.is_none());
     let counts = RunCounts {
         rows_read: 10,
@@ -262,13 +262,26 @@ pub async fn ingest_runs_record_progress_and_outcome(s: &SqlStore) -> Result<()>
         .await?;
     s.update_ingest_run(run.id, RunStatus::Failed, counts, Some("source went away"))
         .await?;
-    let other = s.start_ingest_run("his03", "MZJZ", "incremental").await?;
-    let runs = s.list_ingest_runs(Some("his02"), Page::new(10, 0)).await?;
-    ensure!(runs.len() == 1);
+    let other = s
+        .start_ingest_run("his03", "MZJZ", "H3", "incremental")
+        .await?;
+    let of = |channel: Option<&str>, institution: Option<&str>| RunFilter {
+        channel: channel.map(str::to_owned),
+        institution: institution.map(str::to_owned),
+    };
+    let runs = s
+        .list_ingest_runs(&of(Some("his02"), None), Page::new(10, 0))
+        .await?;
+    ensure!(runs.len() == 1 && runs[0].institution == "H2");
+    ensure!(s.count_ingest_runs(&of(None, Some("H3"))).await? == 1);
+    ensure!(s.count_ingest_runs(&of(Some("his02"), Some("H3"))).await? == 0);
+    ensure!(s.count_ingest_runs(&of(None, None)).await? == 2);
     let r = &runs[0];
     ensure!(r.status == RunStatus::Failed && r.counts == counts && r.finished_at.is_some());
     ensure!(r.error.as_deref() == Some("source went away"));
-    let all = s.list_ingest_runs(None, Page::new(10, 0)).await?;
+    let all = s
+        .list_ingest_runs(&of(None, None), Page::new(10, 0))
+        .await?;
     ensure!(all.first().map(|r| r.id) == Some(other.id), "newest first");
     ensure!(
         s.update_ingest_run(999_999, RunStatus::Succeeded, counts, None)

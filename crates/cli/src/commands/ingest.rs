@@ -9,7 +9,7 @@ use hdos_ingest::{
     source::sqlite::SqliteSource,
     suggest::{Suggestion, suggest},
 };
-use hdos_store::Page;
+use hdos_store::{Page, RunFilter};
 use serde::{Deserialize, Serialize};
 use std::{path::Path, process::ExitCode, time::Instant};
 
@@ -142,9 +142,11 @@ pub async fn ingest(cfg: &Config, cmd: IngestCommand) -> Result<ExitCode> {
         }
         IngestCommand::Runs { channel, limit } => {
             let store = wiring::open_store(cfg).await?;
-            let runs = store
-                .list_ingest_runs(channel.as_deref(), Page::new(limit, 0))
-                .await?;
+            let filter = RunFilter {
+                channel,
+                institution: None,
+            };
+            let runs = store.list_ingest_runs(&filter, Page::new(limit, 0)).await?;
             for r in runs {
                 println!("{}", serde_json::to_string(&r)?);
             }

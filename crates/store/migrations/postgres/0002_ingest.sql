@@ -15,6 +15,8 @@ CREATE TABLE ingest_runs (
     id               BIGSERIAL PRIMARY KEY,
     channel          TEXT NOT NULL,
     source_table     TEXT NOT NULL,
+    -- The collecting institution's code: providers see their own institution's runs.
+    institution      TEXT NOT NULL,
     mode             TEXT NOT NULL,
     status           TEXT NOT NULL,
     started_at       BIGINT NOT NULL,
@@ -27,3 +29,4 @@ CREATE TABLE ingest_runs (
 );
 
 CREATE INDEX ix_ingest_runs_channel ON ingest_runs (channel, started_at);
+CREATE INDEX ix_ingest_runs_institution ON ingest_runs (institution, started_at);

@@ -1,7 +1,7 @@
 use super::{Db, on_pool};
 use crate::{
     StoreError,
-    model::{IngestCheckpoint, IngestRun, Page, RunCounts, RunStatus, now_millis},
+    model::{IngestCheckpoint, IngestRun, Page, RunCounts, RunFilter, RunStatus, now_millis},
 };
 
 #[derive(sqlx::FromRow)]
@@ -54,6 +54,7 @@ struct RunRow {
     id: i64,
     channel: String,
     source_table: String,
+    institution: String,
     mode: String,
     status: String,
     started_at: i64,
@@ -77,6 +78,7 @@ impl TryFrom<RunRow> for IngestRun {
             })?,
             channel: r.channel,
             source_table: r.source_table,
+            institution: r.institution,
             mode: r.mode,
             started_at: r.started_at,
             finished_at: r.finished_at,
@@ -91,21 +93,22 @@ impl TryFrom<RunRow> for IngestRun {
     }
 }
 
-const RUN_COLUMNS: &str = "id, channel, source_table, mode, status, started_at, finished_at, \
+const RUN_COLUMNS: &str = "id, channel, source_table, institution, mode, status, started_at, finished_at, \
                            rows_read, rows_written, rows_quarantined, bytes, error";
 
 pub(super) async fn start_run(
     db: &Db,
     channel: &str,
     table: &str,
+    institution: &str,
     mode: &str,
 ) -> Result<IngestRun, StoreError> {
     let sql = format!(
-        "INSERT INTO ingest_runs (channel, source_table, mode, status, started_at) \
-         VALUES ($1, $2, $3, 'running', $4) RETURNING {RUN_COLUMNS}"
+        "INSERT INTO ingest_runs (channel, source_table, institution, mode, status, started_at) \
+         VALUES ($1, $2, $3, $4, 'running', $5) RETURNING {RUN_COLUMNS}"
     );
     let row: RunRow = on_pool!(db, p => sqlx::query_as(&sql).bind(channel).bind(table)
-        .bind(mode).bind(now_millis()).fetch_one(p).await)?;
+        .bind(institution).bind(mode).bind(now_millis()).fetch_one(p).await)?;
     row.try_into()
 }
 
@@ -132,17 +135,26 @@ pub(super) async fn update_run(
     Ok(())
 }
 
-/// Newest first, optionally for one channel.
+/// Newest first.
 pub(super) async fn list_runs(
     db: &Db,
-    channel: Option<&str>,
+    filter: &RunFilter,
     page: Page,
 ) -> Result<Vec<IngestRun>, StoreError> {
     let sql = format!(
-        "SELECT {RUN_COLUMNS} FROM ingest_runs WHERE ($1 IS NULL OR channel = $1) \
-         ORDER BY id DESC LIMIT $2 OFFSET $3"
+        "SELECT {RUN_COLUMNS} FROM ingest_runs WHERE {FILTER} ORDER BY id DESC LIMIT $3 OFFSET $4"
     );
-    let rows: Vec<RunRow> = on_pool!(db, p => sqlx::query_as(&sql).bind(channel)
-        .bind(page.limit).bind(page.offset).fetch_all(p).await)?;
+    let rows: Vec<RunRow> = on_pool!(db, p => sqlx::query_as(&sql).bind(filter.channel.as_deref())
+        .bind(filter.institution.as_deref()).bind(page.limit).bind(page.offset).fetch_all(p).await)?;
     rows.into_iter().map(TryInto::try_into).collect()
 }
+
+pub(super) async fn count_runs(db: &Db, filter: &RunFilter) -> Result<i64, StoreError> {
+    let sql = format!("SELECT count(*) FROM ingest_runs WHERE {FILTER}");
+    Ok(
+        on_pool!(db, p => sqlx::query_scalar(&sql).bind(filter.channel.as_deref())
+        .bind(filter.institution.as_deref()).fetch_one(p).await)?,
+    )
+}
+
+const FILTER: &str = "($1 IS NULL OR channel = $1) AND ($2 IS NULL OR institution = $2)";
