@@ -323,3 +323,123 @@ fn synth_generates_a_region_and_streams_changes_into_it() -> Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn a_his_is_collected_with_a_reviewed_mapping_and_runs_are_listed() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let region = dir.path().join("region");
+    let out = hdos(
+        dir.path(),
+        &[
+            "synth",
+            "--patients",
+            "300",
+            "--institutions",
+            "1,0,1",
+            "--defects",
+            "light",
+            "--out",
+            region.to_str().unwrap_or_default(),
+        ],
+    )?;
+    ensure!(out.status.success(), "{}", text(&out));
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(region.join("region.json"))?)?;
+    let site = &manifest["institutions"][0];
+    let code = site["code"].as_str().unwrap_or_default();
+    let his = region.join(site["his"].as_str().unwrap_or_default());
+    let his_arg = his.to_str().unwrap_or_default();
+
+    let suggested = hdos(dir.path(), &["ingest", "suggest", "--sqlite", his_arg])?;
+    ensure!(suggested.status.success(), "{}", text(&suggested));
+    let mapping = String::from_utf8_lossy(&suggested.stdout).into_owned();
+    ensure!(mapping.matches("[[tables]]").count() == 8, "{mapping}");
+    let mapping_file = dir.path().join("mapping.toml");
+    std::fs::write(&mapping_file, &mapping)?;
+    let mapping_arg = mapping_file.to_str().unwrap_or_default();
+
+    let run = hdos(
+        dir.path(),
+        &[
+            "ingest",
+            "run",
+            "--sqlite",
+            his_arg,
+            "--institution",
+            code,
+            "--mapping",
+            mapping_arg,
+        ],
+    )?;
+    ensure!(run.status.success(), "{}", text(&run));
+    ensure!(
+        text(&run).matches(" written, ").count() == 8,
+        "{}",
+        text(&run)
+    );
+    // Nothing changed at the source: the next run reads nothing.
+    let again = hdos(
+        dir.path(),
+        &[
+            "ingest",
+            "run",
+            "--sqlite",
+            his_arg,
+            "--institution",
+            code,
+            "--mapping",
+            mapping_arg,
+        ],
+    )?;
+    ensure!(
+        text(&again).matches(": 0 read,").count() == 8,
+        "{}",
+        text(&again)
+    );
+    let runs = hdos(dir.path(), &["ingest", "runs", "--limit", "100"])?;
+    ensure!(
+        String::from_utf8_lossy(&runs.stdout).lines().count() == 16,
+        "{}",
+        text(&runs)
+    );
+
+    // A mapping edited into nonsense is refused with the field named, and nothing is written.
+    let broken = mapping.replacen("target = \"patient_id\"", "target = \"patient_no\"", 1);
+    std::fs::write(&mapping_file, broken)?;
+    let bad = hdos(
+        dir.path(),
+        &[
+            "ingest",
+            "run",
+            "--sqlite",
+            his_arg,
+            "--institution",
+            code,
+            "--mapping",
+            mapping_arg,
+        ],
+    )?;
+    ensure!(!bad.status.success(), "{}", text(&bad));
+    ensure!(
+        text(&bad).contains("`patient_no` is not a field"),
+        "{}",
+        text(&bad)
+    );
+    let missing = hdos(
+        dir.path(),
+        &[
+            "ingest",
+            "run",
+            "--sqlite",
+            "/nonexistent/his.sqlite",
+            "--institution",
+            code,
+        ],
+    )?;
+    ensure!(
+        !missing.status.success() && text(&missing).contains("no such file"),
+        "{}",
+        text(&missing)
+    );
+    Ok(())
+}

@@ -342,3 +342,54 @@ async fn rows_that_cannot_be_mapped_go_to_quarantine_with_the_reason() -> Result
     ensure!(text(2)?.starts_with('{'));
     Ok(())
 }
+
+#[tokio::test]
+async fn text_in_a_legacy_encoding_is_quarantined_record_for_record() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let region_dir = dir.path().join("region");
+    let region = region(&region_dir, "wrong_encoding=0.05".parse::<DefectProfile>()?)?;
+    let store = store(dir.path()).await?;
+    let lake = Lake::open(dir.path().join("lake").to_str().context("path")?)?;
+    let std = Standard::builtin()?;
+    // Only the English-style vendor's clients write GBK bytes into its UTF-8 columns.
+    let site = region
+        .institutions
+        .iter()
+        .find(|s| s.his_vendor == Vendor::English.name())
+        .context("an English-style HIS")?;
+    let table = Vendor::English
+        .table(hdos_synth::Dataset::Patient)
+        .to_owned();
+    let job = job(&region_dir, &site.code, &table, 1_000)?;
+    let report = batch::run(&store, &lake, std, &job, |_| {}).await?;
+    let injected: Vec<String> = std::fs::read_to_string(region_dir.join("defects.jsonl"))?
+        .lines()
+        .map(serde_json::from_str::<serde_json::Value>)
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .filter(|e| e["institution"] == site.code.as_str() && e["dataset"] == "patient")
+        .filter_map(|e| e["key"].as_str().map(str::to_owned))
+        .collect();
+    ensure!(!injected.is_empty(), "the profile injected some");
+    ensure!(
+        report.counts.rows_quarantined == injected.len() as i64,
+        "{} quarantined, {} injected",
+        report.counts.rows_quarantined,
+        injected.len()
+    );
+    let q = hdos_lake::TableName::new("quarantine/patient")?;
+    let rows = lake
+        .query(
+            std::slice::from_ref(&q),
+            "SELECT reason FROM quarantine_patient",
+        )
+        .await?;
+    for b in &rows {
+        let reasons = cast(b.column(0), &DataType::Utf8)?;
+        let reasons = reasons.as_string::<i32>();
+        for reason in reasons.iter().flatten() {
+            ensure!(reason.contains("UTF-8"), "{reason}");
+        }
+    }
+    Ok(())
+}
