@@ -358,19 +358,22 @@ fn a_his_is_collected_with_a_reviewed_mapping_and_runs_are_listed() -> Result<()
     std::fs::write(&mapping_file, &mapping)?;
     let mapping_arg = mapping_file.to_str().unwrap_or_default();
 
-    let run = hdos(
-        dir.path(),
-        &[
-            "ingest",
-            "run",
-            "--sqlite",
-            his_arg,
-            "--institution",
-            code,
-            "--mapping",
-            mapping_arg,
-        ],
-    )?;
+    let collect = || {
+        hdos(
+            dir.path(),
+            &[
+                "ingest",
+                "run",
+                "--sqlite",
+                his_arg,
+                "--institution",
+                code,
+                "--mapping",
+                mapping_arg,
+            ],
+        )
+    };
+    let run = collect()?;
     ensure!(run.status.success(), "{}", text(&run));
     ensure!(
         text(&run).matches(" written, ").count() == 8,
@@ -378,19 +381,7 @@ fn a_his_is_collected_with_a_reviewed_mapping_and_runs_are_listed() -> Result<()
         text(&run)
     );
     // Nothing changed at the source: the next run reads nothing.
-    let again = hdos(
-        dir.path(),
-        &[
-            "ingest",
-            "run",
-            "--sqlite",
-            his_arg,
-            "--institution",
-            code,
-            "--mapping",
-            mapping_arg,
-        ],
-    )?;
+    let again = collect()?;
     ensure!(
         text(&again).matches(": 0 read,").count() == 8,
         "{}",
@@ -406,19 +397,7 @@ fn a_his_is_collected_with_a_reviewed_mapping_and_runs_are_listed() -> Result<()
     // A mapping edited into nonsense is refused with the field named, and nothing is written.
     let broken = mapping.replacen("target = \"patient_id\"", "target = \"patient_no\"", 1);
     std::fs::write(&mapping_file, broken)?;
-    let bad = hdos(
-        dir.path(),
-        &[
-            "ingest",
-            "run",
-            "--sqlite",
-            his_arg,
-            "--institution",
-            code,
-            "--mapping",
-            mapping_arg,
-        ],
-    )?;
+    let bad = collect()?;
     ensure!(!bad.status.success(), "{}", text(&bad));
     ensure!(
         text(&bad).contains("`patient_no` is not a field"),
