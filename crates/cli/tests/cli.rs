@@ -388,10 +388,16 @@ fn a_his_is_collected_with_a_reviewed_mapping_and_runs_are_listed() -> Result<()
         text(&again)
     );
     let runs = hdos(dir.path(), &["ingest", "runs", "--limit", "100"])?;
+    let listed = String::from_utf8_lossy(&runs.stdout).into_owned();
+    ensure!(listed.lines().count() == 16, "{listed}");
+    // Each table's first run is named as such; the second is incremental.
     ensure!(
-        String::from_utf8_lossy(&runs.stdout).lines().count() == 16,
-        "{}",
-        text(&runs)
+        listed.matches("\"mode\":\"initial\"").count() == 8,
+        "{listed}"
+    );
+    ensure!(
+        listed.matches("\"mode\":\"incremental\"").count() == 8,
+        "{listed}"
     );
 
     // A mapping edited into nonsense is refused with the field named, and nothing is written.

@@ -64,7 +64,16 @@ pub async fn run(
     mut progress: impl FnMut(RunCounts) + Send,
 ) -> Result<RunReport, IngestError> {
     let table = job.mapping.source_table.clone();
-    let mode = if job.full { "full" } else { "incremental" };
+    let first = store
+        .ingest_checkpoint(&job.channel, &table)
+        .await?
+        .is_none();
+    // A channel's first run reads everything, like a full one, but is named for what it is.
+    let mode = match (job.full, first) {
+        (true, _) => "full",
+        (false, true) => "initial",
+        (false, false) => "incremental",
+    };
     let run = store
         .start_ingest_run(&job.channel, &table, &job.institution, mode)
         .await?;

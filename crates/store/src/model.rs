@@ -218,7 +218,7 @@ pub struct IngestRun {
     pub channel: String,
     pub source_table: String,
     pub institution: String,
-    /// `full` or `incremental`.
+    /// `initial` (a channel's first run), `full` or `incremental`.
     pub mode: String,
     pub status: RunStatus,
     pub started_at: Millis,

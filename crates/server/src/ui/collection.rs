@@ -56,10 +56,10 @@ impl From<IngestRun> for RunRow {
             channel: r.channel,
             table: r.source_table,
             institution: r.institution,
-            mode_key: if r.mode == "full" {
-                "collection.full"
-            } else {
-                "collection.incremental"
+            mode_key: match r.mode.as_str() {
+                "full" => "collection.full",
+                "initial" => "collection.initial",
+                _ => "collection.incremental",
             },
             status_key,
             status,
