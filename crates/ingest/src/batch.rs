@@ -18,7 +18,7 @@ use hdos_lake::{
         datatypes::DataType,
     },
 };
-use hdos_store::{MetaStore, RunCounts, RunStatus};
+use hdos_store::{IngestCheckpoint, MetaStore, RunCounts, RunStatus};
 use std::path::PathBuf;
 use tokio::sync::mpsc;
 
@@ -42,34 +42,27 @@ pub struct BatchJob {
 /// What a run did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RunReport {
-    pub run_id: i64,
     pub counts: RunCounts,
     pub chunks: u64,
     /// Chunks found in the raw zone but not yet mapped, replayed before reading on.
     pub replayed: u64,
-    /// The last chunk's sequence number.
-    pub seq: i64,
 }
 
 fn now_micros() -> i64 {
     chrono::Utc::now().timestamp_micros()
 }
 
-/// Runs the job; `progress` is called after every chunk with the counts so far.
+/// Runs the job and records it in the run history.
 pub async fn run(
     store: &dyn MetaStore,
     lake: &Lake,
     standard: &Standard,
     job: &BatchJob,
-    mut progress: impl FnMut(RunCounts) + Send,
 ) -> Result<RunReport, IngestError> {
     let table = job.mapping.source_table.clone();
-    let first = store
-        .ingest_checkpoint(&job.channel, &table)
-        .await?
-        .is_none();
+    let checkpoint = store.ingest_checkpoint(&job.channel, &table).await?;
     // A channel's first run reads everything, like a full one, but is named for what it is.
-    let mode = match (job.full, first) {
+    let mode = match (job.full, checkpoint.is_none()) {
         (true, _) => "full",
         (false, true) => "initial",
         (false, false) => "incremental",
@@ -78,10 +71,7 @@ pub async fn run(
         .start_ingest_run(&job.channel, &table, &job.institution, mode)
         .await?;
     let mut counts = RunCounts::default();
-    let result = run_chunks(store, lake, standard, job, &mut counts, &mut |c| {
-        progress(c);
-    })
-    .await;
+    let result = run_chunks(store, lake, standard, job, checkpoint, &mut counts).await;
     let (status, error) = match &result {
         Ok(_) => (RunStatus::Succeeded, None),
         Err(e) => (RunStatus::Failed, Some(e.to_string())),
@@ -89,13 +79,11 @@ pub async fn run(
     store
         .update_ingest_run(run.id, status, counts, error.as_deref())
         .await?;
-    let (chunks, replayed, seq) = result?;
+    let (chunks, replayed) = result?;
     Ok(RunReport {
-        run_id: run.id,
         counts,
         chunks,
         replayed,
-        seq,
     })
 }
 
@@ -104,9 +92,9 @@ async fn run_chunks(
     lake: &Lake,
     standard: &Standard,
     job: &BatchJob,
+    checkpoint: Option<IngestCheckpoint>,
     counts: &mut RunCounts,
-    progress: &mut (dyn FnMut(RunCounts) + Send),
-) -> Result<(u64, u64, i64), IngestError> {
+) -> Result<(u64, u64), IngestError> {
     let table = job.mapping.source_table.clone();
     let dataset = standard
         .dataset(&job.mapping.dataset)
@@ -123,7 +111,6 @@ async fn run_chunks(
     let landing = Landing::new(&job.channel, &table, &job.institution, &columns, &mapping)?;
     landing.prepare(lake).await?;
 
-    let checkpoint = store.ingest_checkpoint(&job.channel, &table).await?;
     let mut seq = checkpoint.as_ref().map_or(0, |c| c.seq);
     let mut position = match checkpoint.as_ref().and_then(|c| c.position.as_deref()) {
         Some(p) => Some(
@@ -155,7 +142,6 @@ async fn run_chunks(
         save(store, job, &table, seq, position.as_ref()).await?;
         add(counts, &chunk, landed);
         replayed += 1;
-        progress(*counts);
     }
     if job.full {
         position = None;
@@ -163,7 +149,7 @@ async fn run_chunks(
     }
 
     let mut chunks = 0;
-    let mut reader = spawn_reader(job, position.clone(), mapping.cursor_index().is_some());
+    let mut reader = spawn_reader(job, position.clone());
     while let Some(chunk) = reader.recv().await {
         let chunk = chunk?;
         seq += 1;
@@ -188,9 +174,8 @@ async fn run_chunks(
         );
         add(counts, &chunk, landed);
         chunks += 1;
-        progress(*counts);
     }
-    Ok((chunks, replayed, seq))
+    Ok((chunks, replayed))
 }
 
 fn internal(table: &str, e: impl std::fmt::Display) -> IngestError {
@@ -225,12 +210,12 @@ async fn save(
 fn spawn_reader(
     job: &BatchJob,
     start: Option<Position>,
-    has_cursor: bool,
 ) -> mpsc::Receiver<Result<Chunk, IngestError>> {
     let (tx, rx) = mpsc::channel(1);
     let path = job.source.clone();
     let table = job.mapping.source_table.clone();
-    let cursor = job.mapping.cursor.clone().filter(|_| has_cursor);
+    // The compiled mapping has checked that the cursor column exists.
+    let cursor = job.mapping.cursor.clone();
     let limit = job.chunk_rows.max(1);
     std::thread::spawn(move || {
         let source = match SqliteSource::open(&path) {

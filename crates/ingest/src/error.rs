@@ -19,8 +19,6 @@ pub enum IngestError {
         table: String,
         reason: String,
     },
-    #[error("the run was cancelled")]
-    Cancelled,
     /// Boxed: lake errors carry Delta and DataFusion errors, far larger than the rest.
     #[error(transparent)]
     Lake(Box<hdos_lake::LakeError>),
@@ -42,7 +40,6 @@ impl IngestError {
             Self::SourceUnavailable { .. } => ErrorKind::Unavailable,
             Self::TableNotFound { .. } | Self::UnknownDataset(_) => ErrorKind::NotFound,
             Self::InvalidMapping { .. } => ErrorKind::InvalidInput,
-            Self::Cancelled => ErrorKind::Conflict,
             Self::Source { .. } | Self::Checkpoint { .. } => ErrorKind::Internal,
             Self::Lake(e) => e.kind(),
             Self::Store(e) => e.kind(),

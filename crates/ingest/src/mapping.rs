@@ -61,7 +61,6 @@ pub struct CompiledMapping {
     dataset: Dataset,
     /// Per standard field, in the dataset's order: where its value comes from.
     plan: Vec<FieldPlan>,
-    cursor_index: Option<usize>,
     offset_seconds: i32,
 }
 
@@ -143,22 +142,18 @@ impl CompiledMapping {
                 transforms: mapped.map(|m| m.transforms.clone()).unwrap_or_default(),
             });
         }
-        let cursor_index = mapping.cursor.as_deref().map(column).transpose()?;
+        if let Some(cursor) = mapping.cursor.as_deref() {
+            column(cursor)?;
+        }
         Ok(Self {
             dataset: dataset.clone(),
             plan,
-            cursor_index,
             offset_seconds: mapping.utc_offset_minutes * 60,
         })
     }
 
     pub fn dataset(&self) -> &Dataset {
         &self.dataset
-    }
-
-    /// The source column the cursor reads, as an index into the source's columns.
-    pub fn cursor_index(&self) -> Option<usize> {
-        self.cursor_index
     }
 
     /// The standard fields in output order, with their types.
@@ -205,15 +200,6 @@ impl CompiledMapping {
             StdValue::Timestamp(us) => Some(*us),
             _ => None,
         }
-    }
-}
-
-impl TableMapping {
-    pub fn to_toml(&self) -> Result<String, IngestError> {
-        toml::to_string(self).map_err(|e| IngestError::InvalidMapping {
-            table: self.source_table.clone(),
-            reason: e.to_string(),
-        })
     }
 }
 
@@ -374,7 +360,7 @@ mod tests {
     #[test]
     fn a_mapping_survives_toml() {
         let m = visit_mapping();
-        let text = m.to_toml().unwrap();
+        let text = toml::to_string(&m).unwrap();
         let back: TableMapping = toml::from_str(&text).unwrap();
         assert_eq!(back, m);
     }

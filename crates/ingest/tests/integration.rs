@@ -206,7 +206,7 @@ async fn a_table_lands_once_and_resumes_after_a_crash_between_raw_and_std() -> R
         after = chunk.last_position().cloned();
     }
 
-    let report = batch::run(&store, &lake, std, &job, |_| {}).await?;
+    let report = batch::run(&store, &lake, std, &job).await?;
     ensure!(
         report.replayed == 1,
         "the raw-only chunk is replayed: {report:?}"
@@ -230,7 +230,7 @@ async fn a_table_lands_once_and_resumes_after_a_crash_between_raw_and_std() -> R
     );
 
     // Nothing new: a second run reads nothing and writes nothing.
-    let again = batch::run(&store, &lake, std, &job, |_| {}).await?;
+    let again = batch::run(&store, &lake, std, &job).await?;
     ensure!(
         again.counts.rows_read == 0 && again.chunks == 0,
         "{again:?}"
@@ -256,7 +256,7 @@ async fn a_table_lands_once_and_resumes_after_a_crash_between_raw_and_std() -> R
         &format!("UPDATE \"{table}\" SET \"{cursor}\" = ?1 WHERE rowid > (SELECT max(rowid) - 5 FROM \"{table}\")"),
         [max],
     )?;
-    let inc = batch::run(&store, &lake, std, &job, |_| {}).await?;
+    let inc = batch::run(&store, &lake, std, &job).await?;
     ensure!(inc.counts.rows_read == 5, "five changed rows read: {inc:?}");
     let in_std_after = count(
         &lake,
@@ -313,7 +313,7 @@ async fn rows_that_cannot_be_mapped_go_to_quarantine_with_the_reason() -> Result
             .context("vendor")?;
         let table = v.table(hdos_synth::Dataset::Patient).to_owned();
         let job = job(&region_dir, &site.code, &table, 1_000)?;
-        let report = batch::run(&store, &lake, std, &job, |_| {}).await?;
+        let report = batch::run(&store, &lake, std, &job).await?;
         ensure!(
             report.counts.rows_written + report.counts.rows_quarantined <= report.counts.rows_read,
             "{report:?}"
@@ -361,7 +361,7 @@ async fn text_in_a_legacy_encoding_is_quarantined_record_for_record() -> Result<
         .table(hdos_synth::Dataset::Patient)
         .to_owned();
     let job = job(&region_dir, &site.code, &table, 1_000)?;
-    let report = batch::run(&store, &lake, std, &job, |_| {}).await?;
+    let report = batch::run(&store, &lake, std, &job).await?;
     let injected: Vec<String> = std::fs::read_to_string(region_dir.join("defects.jsonl"))?
         .lines()
         .map(serde_json::from_str::<serde_json::Value>)

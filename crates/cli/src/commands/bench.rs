@@ -21,18 +21,24 @@ fn peak_rss_mb() -> f64 {
 }
 
 fn report(bench: &str, backend: &str, rows: u64, start: Instant) {
+    report_with(bench, backend, rows, start, serde_json::json!({}));
+}
+
+/// A figure with fields of its own besides the common ones.
+fn report_with(bench: &str, backend: &str, rows: u64, start: Instant, extra: serde_json::Value) {
     let seconds = start.elapsed().as_secs_f64();
-    println!(
-        "{}",
-        serde_json::json!({
-            "bench": bench,
-            "backend": backend,
-            "rows": rows,
-            "seconds": (seconds * 1000.0).round() / 1000.0,
-            "rows_per_s": (rows as f64 / seconds).round(),
-            "peak_rss_mb": (peak_rss_mb() * 10.0).round() / 10.0,
-        })
-    );
+    let mut line = serde_json::json!({
+        "bench": bench,
+        "backend": backend,
+        "rows": rows,
+        "seconds": (seconds * 1000.0).round() / 1000.0,
+        "rows_per_s": (rows as f64 / seconds).round(),
+        "peak_rss_mb": (peak_rss_mb() * 10.0).round() / 10.0,
+    });
+    if let (Some(line), serde_json::Value::Object(extra)) = (line.as_object_mut(), extra) {
+        line.extend(extra);
+    }
+    println!("{line}");
 }
 
 pub async fn bench(cfg: &Config, name: BenchName, rows: u64) -> Result<ExitCode> {
@@ -166,7 +172,6 @@ async fn ingest(cfg: &Config, visits: u64) -> Result<()> {
         .first()
         .context("the region has no hospital")?;
     let source = options.out.join(&site.his);
-    let sqlite = hdos_ingest::source::sqlite::SqliteSource::open(&source)?;
     let table = hdos_synth::Vendor::ALL
         .into_iter()
         .find(|v| v.name() == site.his_vendor)
@@ -174,9 +179,9 @@ async fn ingest(cfg: &Config, visits: u64) -> Result<()> {
         .table(hdos_synth::Dataset::OutpatientVisit)
         .to_owned();
     let standard = hdos_core::standard::Standard::builtin()?;
-    let columns = sqlite.columns(&table)?;
-    let sample = sqlite.sample(&table, 500)?;
-    let suggestion = hdos_ingest::suggest::suggest(standard, &table, &columns, &sample)
+    let mapping = super::ingest::suggested_mappings(&source, std::slice::from_ref(&table))?
+        .into_iter()
+        .next()
         .context("no mapping suggested for the visit table")?;
     let store_url = format!("sqlite://{}", dir.join("meta.db").display());
     let store =
@@ -186,30 +191,25 @@ async fn ingest(cfg: &Config, visits: u64) -> Result<()> {
         channel: "bench".into(),
         institution: site.code.clone(),
         source: source.clone(),
-        mapping: suggestion.mapping,
+        mapping,
         chunk_rows: hdos_ingest::batch::DEFAULT_CHUNK_ROWS,
         full: true,
     };
     let start = Instant::now();
-    let run = hdos_ingest::batch::run(&store, &lake, standard, &job, |_| {}).await?;
-    let seconds = start.elapsed().as_secs_f64();
-    let rows = run.counts.rows_read as f64;
-    println!(
-        "{}",
+    let run = hdos_ingest::batch::run(&store, &lake, standard, &job).await?;
+    report_with(
+        "ingest_sqlite_batch",
+        "sqlite",
+        run.counts.rows_read.max(0) as u64,
+        start,
         serde_json::json!({
-            "bench": "ingest_sqlite_batch",
-            "backend": "sqlite",
             "vendor": site.his_vendor,
             "source": source.display().to_string(),
             "table": table,
-            "rows": run.counts.rows_read,
             "rows_written": run.counts.rows_written,
             "rows_quarantined": run.counts.rows_quarantined,
             "chunks": run.chunks,
-            "seconds": (seconds * 1000.0).round() / 1000.0,
-            "rows_per_s": (rows / seconds).round(),
-            "peak_rss_mb": (peak_rss_mb() * 10.0).round() / 10.0,
-        })
+        }),
     );
     Ok(())
 }

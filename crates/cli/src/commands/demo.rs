@@ -133,7 +133,7 @@ async fn first_collection(
     let mut failed = 0;
     for site in &region.institutions {
         let sqlite = region_dir.join(&site.his);
-        let mappings = match ingest::suggested_mappings(&sqlite) {
+        let mappings = match ingest::suggested_mappings(&sqlite, &[]) {
             Ok(m) => m,
             Err(e) => {
                 tracing::warn!(institution = %site.code, error = %e, "no mappings for the demo HIS");

@@ -107,11 +107,7 @@ pub async fn ingest(cfg: &Config, cmd: IngestCommand) -> Result<ExitCode> {
                         .filter(|m| table.is_empty() || table.contains(&m.source_table))
                         .collect()
                 }
-                None => suggestions(&sqlite, &table)?
-                    .0
-                    .into_iter()
-                    .map(|s| s.mapping)
-                    .collect::<Vec<_>>(),
+                None => suggested_mappings(&sqlite, &table)?,
             };
             if mappings.is_empty() {
                 bail!("no table of {} has a mapping to collect", sqlite.display());
@@ -167,9 +163,10 @@ pub struct His<'a> {
     pub channel: &'a str,
 }
 
-/// The suggested mappings of every table of a HIS that fits a standard dataset.
-pub fn suggested_mappings(sqlite: &Path) -> Result<Vec<TableMapping>> {
-    Ok(suggestions(sqlite, &[])?
+/// The suggested mappings of the tables of a HIS (all, or `only` these) that fit a standard
+/// dataset.
+pub fn suggested_mappings(sqlite: &Path, only: &[String]) -> Result<Vec<TableMapping>> {
+    Ok(suggestions(sqlite, only)?
         .0
         .into_iter()
         .map(|s| s.mapping)
@@ -205,7 +202,7 @@ pub async fn collect(
             full,
         };
         let table = job.mapping.source_table.clone();
-        match batch::run(store, lake, standard, &job, |_| {}).await {
+        match batch::run(store, lake, standard, &job).await {
             Ok(r) => report(format!(
                 "{} {table} → {}: {} read, {} written, {} quarantined, {:.1} s{}",
                 his.channel,

@@ -80,10 +80,6 @@ impl SqliteSource {
         }
     }
 
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
     /// The user tables, by name.
     pub fn tables(&self) -> Result<Vec<String>, IngestError> {
         let mut stmt = self
