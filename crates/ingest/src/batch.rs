@@ -266,8 +266,8 @@ async fn raw_chunk(lake: &Lake, landing: &Landing, seq: i64) -> Result<Chunk, In
         for r in 0..b.num_rows() {
             let p =
                 Position::decode(position.value(r)).map_err(|reason| IngestError::Checkpoint {
-                    channel: landing.channel.clone(),
-                    table: landing.source_table.clone(),
+                    channel: landing.mapped.channel.clone(),
+                    table: landing.mapped.source_table.clone(),
                     reason,
                 })?;
             chunk.positions.push(p);

@@ -19,6 +19,8 @@ pub enum IngestError {
         table: String,
         reason: String,
     },
+    #[error("journal {path}: {reason}")]
+    Journal { path: String, reason: String },
     /// Boxed: lake errors carry Delta and DataFusion errors, far larger than the rest.
     #[error(transparent)]
     Lake(Box<hdos_lake::LakeError>),
@@ -40,7 +42,9 @@ impl IngestError {
             Self::SourceUnavailable { .. } => ErrorKind::Unavailable,
             Self::TableNotFound { .. } | Self::UnknownDataset(_) => ErrorKind::NotFound,
             Self::InvalidMapping { .. } => ErrorKind::InvalidInput,
-            Self::Source { .. } | Self::Checkpoint { .. } => ErrorKind::Internal,
+            Self::Source { .. } | Self::Checkpoint { .. } | Self::Journal { .. } => {
+                ErrorKind::Internal
+            }
             Self::Lake(e) => e.kind(),
             Self::Store(e) => e.kind(),
             Self::Core(e) => e.kind(),

@@ -43,7 +43,7 @@ pub fn slug(name: &str) -> String {
     }
 }
 
-fn utc() -> DataType {
+pub(crate) fn utc() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
 }
 
@@ -58,19 +58,28 @@ fn arrow_type(t: FieldType) -> DataType {
     }
 }
 
-/// Where one channel's table lands, and the transaction id its commits carry.
+/// Where mapped records land: the std table MERGEd by the dataset's key and its quarantine,
+/// with the transaction id their commits carry.
 #[derive(Debug, Clone)]
-pub struct Landing {
-    pub raw: TableName,
-    pub std: TableName,
+pub struct StdLanding {
+    pub table: TableName,
     pub quarantine: TableName,
     pub app_id: String,
     pub channel: String,
     pub source_table: String,
     pub institution: String,
-    raw_schema: SchemaRef,
+    /// The source's column names, for the record kept with each quarantined row.
+    columns: Vec<String>,
     std_schema: SchemaRef,
     keys: Vec<usize>,
+}
+
+/// Where one channel's table lands: the raw zone as received, then [`StdLanding`].
+#[derive(Debug, Clone)]
+pub struct Landing {
+    pub raw: TableName,
+    raw_schema: SchemaRef,
+    pub mapped: StdLanding,
 }
 
 /// What landing one chunk did.
@@ -80,7 +89,7 @@ pub struct Landed {
     pub quarantined: u64,
 }
 
-fn quarantine_schema() -> SchemaRef {
+pub(crate) fn quarantine_schema() -> SchemaRef {
     let text = |n: &str, null: bool| Field::new(n, DataType::Utf8, null);
     Arc::new(Schema::new(vec![
         text("_hdos_institution", false),
@@ -96,7 +105,15 @@ fn quarantine_schema() -> SchemaRef {
     ]))
 }
 
-impl Landing {
+/// The transaction a commit of `seq` by `app_id` carries.
+pub fn txn(app_id: &str, seq: i64) -> Option<AppTransaction> {
+    Some(AppTransaction {
+        app_id: app_id.to_owned(),
+        version: seq,
+    })
+}
+
+impl StdLanding {
     pub fn new(
         channel: &str,
         source_table: &str,
@@ -105,14 +122,6 @@ impl Landing {
         mapping: &CompiledMapping,
     ) -> Result<Self, IngestError> {
         let dataset = mapping.dataset();
-        let mut raw_fields = vec![
-            Field::new("_hdos_batch", DataType::Int64, false),
-            Field::new("_hdos_row", DataType::Int64, false),
-            Field::new("_hdos_op", DataType::Utf8, false),
-            Field::new("_hdos_position", DataType::Utf8, false),
-            Field::new("_hdos_received_at", utc(), false),
-        ];
-        raw_fields.extend(columns.iter().map(|c| Field::new(c, DataType::Utf8, true)));
         let mut std_fields: Vec<Field> = mapping
             .fields()
             .map(|(name, t)| Field::new(name, arrow_type(t), true))
@@ -129,38 +138,216 @@ impl Landing {
             .filter_map(|k| mapping.fields().position(|(name, _)| name == k))
             .collect();
         Ok(Self {
-            raw: TableName::new(&format!("raw/{}/{}", slug(channel), slug(source_table)))?,
-            std: TableName::new(&format!("std/{}", dataset.name))?,
+            table: TableName::new(&format!("std/{}", dataset.name))?,
             quarantine: TableName::new(&format!("quarantine/{}", dataset.name))?,
             app_id: format!("hdos-ingest:{channel}:{source_table}"),
             channel: channel.to_owned(),
             source_table: source_table.to_owned(),
             institution: institution.to_owned(),
-            raw_schema: Arc::new(Schema::new(raw_fields)),
+            columns: columns.to_vec(),
             std_schema: Arc::new(Schema::new(std_fields)),
             keys,
         })
     }
 
-    /// Creates the three tables if they do not exist yet.
+    /// Creates the std and quarantine tables if they do not exist yet.
     pub async fn prepare(&self, lake: &Lake) -> Result<(), IngestError> {
-        lake.create_table(&self.raw, &self.raw_schema).await?;
-        lake.create_table(&self.std, &self.std_schema).await?;
+        lake.create_table(&self.table, &self.std_schema).await?;
         lake.create_table(&self.quarantine, &quarantine_schema())
             .await?;
         Ok(())
     }
 
-    /// The last chunk committed to the raw zone, if any.
-    pub async fn raw_committed(&self, lake: &Lake) -> Result<Option<i64>, IngestError> {
-        Ok(lake.committed_version(&self.raw, &self.app_id).await?)
+    /// The last batch this landing committed to the std table, if any.
+    pub async fn committed(&self, lake: &Lake) -> Result<Option<i64>, IngestError> {
+        Ok(lake.committed_version(&self.table, &self.app_id).await?)
     }
 
-    fn txn(&self, seq: i64) -> Option<AppTransaction> {
-        Some(AppTransaction {
-            app_id: self.app_id.clone(),
-            version: seq,
+    /// Maps the rows, then lands them (see [`Self::land`]); a rejected row is quarantined with
+    /// its columns as the record. `position` names where row `i` came from.
+    pub async fn land_mapped(
+        &self,
+        lake: &Lake,
+        mapping: &CompiledMapping,
+        seq: i64,
+        rows: &[Vec<Option<String>>],
+        position: &dyn Fn(usize) -> String,
+        received_at: i64,
+    ) -> Result<Landed, IngestError> {
+        let mut mapped = Vec::with_capacity(rows.len());
+        let mut rejected = Vec::new();
+        for (i, row) in rows.iter().enumerate() {
+            match mapping.apply(row, &self.institution) {
+                Ok(values) => mapped.push(values),
+                Err(rejection) => rejected.push(Quarantined {
+                    position: position(i),
+                    rejection,
+                    record: self.record_json(row),
+                }),
+            }
+        }
+        self.land(lake, mapping, seq, mapped, rejected, received_at)
+            .await
+    }
+
+    fn record_json(&self, row: &[Option<String>]) -> String {
+        let fields: serde_json::Map<String, serde_json::Value> = self
+            .columns
+            .iter()
+            .zip(row)
+            .map(|(c, v)| {
+                let v = v
+                    .clone()
+                    .map_or(serde_json::Value::Null, serde_json::Value::String);
+                (c.clone(), v)
+            })
+            .collect();
+        serde_json::Value::Object(fields).to_string()
+    }
+
+    /// MERGEs mapped rows into the std zone and appends rejected ones to quarantine; both
+    /// commits are skipped if `seq` is already there.
+    pub async fn land(
+        &self,
+        lake: &Lake,
+        mapping: &CompiledMapping,
+        seq: i64,
+        mapped: Vec<Vec<StdValue>>,
+        rejected: Vec<Quarantined>,
+        received_at: i64,
+    ) -> Result<Landed, IngestError> {
+        // A key seen twice in one batch keeps its last row (rows come in source order), since
+        // a MERGE may not match one target row twice.
+        let mut last: HashMap<Vec<&StdValue>, usize> = HashMap::new();
+        for (i, values) in mapped.iter().enumerate() {
+            last.insert(self.keys.iter().map(|k| &values[*k]).collect(), i);
+        }
+        let mut keep: Vec<usize> = last.into_values().collect();
+        keep.sort_unstable();
+        let landed = Landed {
+            written: keep.len() as u64,
+            quarantined: rejected.len() as u64,
+        };
+        if !keep.is_empty() {
+            let rows: Vec<(&Vec<StdValue>, Option<i64>)> = keep
+                .iter()
+                .map(|i| (&mapped[*i], mapping.event_time(&mapped[*i])))
+                .collect();
+            let batch = self.std_batch(&rows, received_at)?;
+            let keys: Vec<&str> = self
+                .keys
+                .iter()
+                .map(|k| self.std_schema.field(*k).name().as_str())
+                .collect();
+            lake.merge(&self.table, vec![batch], &keys, txn(&self.app_id, seq))
+                .await?;
+        }
+        if !rejected.is_empty() {
+            let batch = quarantine_batch(
+                &self.institution,
+                &self.channel,
+                &self.source_table,
+                seq,
+                &rejected,
+                received_at,
+            )?;
+            lake.append(&self.quarantine, vec![batch], txn(&self.app_id, seq))
+                .await?;
+        }
+        Ok(landed)
+    }
+
+    fn std_batch(
+        &self,
+        rows: &[(&Vec<StdValue>, Option<i64>)],
+        ingested_at: i64,
+    ) -> Result<RecordBatch, IngestError> {
+        let schema = &self.std_schema;
+        let width = schema.fields().len() - 4;
+        let mut cols: Vec<ArrayRef> = Vec::with_capacity(width + 4);
+        for c in 0..width {
+            cols.push(column(
+                schema.field(c).data_type(),
+                rows.iter().map(|r| &r.0[c]),
+            )?);
+        }
+        let n = rows.len();
+        cols.push(texts((0..n).map(|_| Some(self.institution.as_str()))));
+        cols.push(texts((0..n).map(|_| Some(self.channel.as_str()))));
+        cols.push(Arc::new(timestamps(rows.iter().map(|r| r.1))));
+        cols.push(Arc::new(timestamps((0..n).map(|_| Some(ingested_at)))));
+        Ok(RecordBatch::try_new(schema.clone(), cols).map_err(hdos_lake::LakeError::from)?)
+    }
+}
+
+/// A record that could not be mapped: where it came from, why, and the record itself.
+#[derive(Debug, Clone)]
+pub struct Quarantined {
+    pub position: String,
+    pub rejection: Rejection,
+    pub record: String,
+}
+
+/// Quarantine rows for `rejected`, as the quarantine tables hold them.
+pub(crate) fn quarantine_batch(
+    institution: &str,
+    channel: &str,
+    source_table: &str,
+    seq: i64,
+    rejected: &[Quarantined],
+    received_at: i64,
+) -> Result<RecordBatch, IngestError> {
+    let n = rejected.len();
+    let each = |f: &dyn Fn(&Quarantined) -> Option<String>| texts(rejected.iter().map(f));
+    let cols: Vec<ArrayRef> = vec![
+        texts((0..n).map(|_| Some(institution))),
+        texts((0..n).map(|_| Some(channel))),
+        texts((0..n).map(|_| Some(source_table))),
+        int64s((0..n).map(|_| seq)),
+        each(&|q| Some(q.position.clone())),
+        each(&|q| Some(q.rejection.field.clone())),
+        each(&|q| q.rejection.value.clone()),
+        each(&|q| Some(q.rejection.reason.clone())),
+        each(&|q| Some(q.record.clone())),
+        Arc::new(timestamps((0..n).map(|_| Some(received_at)))),
+    ];
+    Ok(RecordBatch::try_new(quarantine_schema(), cols).map_err(hdos_lake::LakeError::from)?)
+}
+
+impl Landing {
+    pub fn new(
+        channel: &str,
+        source_table: &str,
+        institution: &str,
+        columns: &[String],
+        mapping: &CompiledMapping,
+    ) -> Result<Self, IngestError> {
+        let mut raw_fields = vec![
+            Field::new("_hdos_batch", DataType::Int64, false),
+            Field::new("_hdos_row", DataType::Int64, false),
+            Field::new("_hdos_op", DataType::Utf8, false),
+            Field::new("_hdos_position", DataType::Utf8, false),
+            Field::new("_hdos_received_at", utc(), false),
+        ];
+        raw_fields.extend(columns.iter().map(|c| Field::new(c, DataType::Utf8, true)));
+        Ok(Self {
+            raw: TableName::new(&format!("raw/{}/{}", slug(channel), slug(source_table)))?,
+            raw_schema: Arc::new(Schema::new(raw_fields)),
+            mapped: StdLanding::new(channel, source_table, institution, columns, mapping)?,
         })
+    }
+
+    /// Creates the raw, std and quarantine tables if they do not exist yet.
+    pub async fn prepare(&self, lake: &Lake) -> Result<(), IngestError> {
+        lake.create_table(&self.raw, &self.raw_schema).await?;
+        self.mapped.prepare(lake).await
+    }
+
+    /// The last chunk committed to the raw zone, if any.
+    pub async fn raw_committed(&self, lake: &Lake) -> Result<Option<i64>, IngestError> {
+        Ok(lake
+            .committed_version(&self.raw, &self.mapped.app_id)
+            .await?)
     }
 
     /// Appends the chunk as received to the raw zone (skipped if `seq` is already there).
@@ -188,12 +375,12 @@ impl Landing {
         }
         let batch = RecordBatch::try_new(self.raw_schema.clone(), cols)
             .map_err(hdos_lake::LakeError::from)?;
-        lake.append(&self.raw, vec![batch], self.txn(seq)).await?;
+        lake.append(&self.raw, vec![batch], txn(&self.mapped.app_id, seq))
+            .await?;
         Ok(())
     }
 
-    /// Maps the chunk, MERGEs the mapped rows into the std zone and appends the rejected ones to
-    /// quarantine; both commits are skipped if `seq` is already there.
+    /// Lands the chunk's mapped rows (see [`StdLanding::land_mapped`]).
     pub async fn land_mapped(
         &self,
         lake: &Lake,
@@ -203,129 +390,26 @@ impl Landing {
         positions: &[Position],
         received_at: i64,
     ) -> Result<Landed, IngestError> {
-        let mut mapped: Vec<(Vec<StdValue>, Option<i64>)> = Vec::with_capacity(rows.len());
-        let mut rejected: Vec<(usize, Rejection)> = Vec::new();
-        for (i, row) in rows.iter().enumerate() {
-            match mapping.apply(row, &self.institution) {
-                Ok(values) => {
-                    let event = mapping.event_time(&values);
-                    mapped.push((values, event));
-                }
-                Err(r) => rejected.push((i, r)),
-            }
-        }
-        // A key seen twice in one chunk keeps its last row (rows come in cursor order), since
-        // a MERGE may not match one target row twice.
-        let mut last: HashMap<Vec<&StdValue>, usize> = HashMap::new();
-        for (i, (values, _)) in mapped.iter().enumerate() {
-            last.insert(self.keys.iter().map(|k| &values[*k]).collect(), i);
-        }
-        let mut keep: Vec<usize> = last.into_values().collect();
-        keep.sort_unstable();
-        let landed = Landed {
-            written: keep.len() as u64,
-            quarantined: rejected.len() as u64,
-        };
-        if !keep.is_empty() {
-            let batch = self.std_batch(
-                &keep.iter().map(|i| &mapped[*i]).collect::<Vec<_>>(),
-                received_at,
-            )?;
-            let keys: Vec<&str> = self
-                .keys
-                .iter()
-                .map(|k| self.std_schema.field(*k).name().as_str())
-                .collect();
-            lake.merge(&self.std, vec![batch], &keys, self.txn(seq))
-                .await?;
-        }
-        if !rejected.is_empty() {
-            let batch = self.quarantine_batch(seq, rows, positions, &rejected, received_at)?;
-            lake.append(&self.quarantine, vec![batch], self.txn(seq))
-                .await?;
-        }
-        Ok(landed)
-    }
-
-    fn std_batch(
-        &self,
-        rows: &[&(Vec<StdValue>, Option<i64>)],
-        ingested_at: i64,
-    ) -> Result<RecordBatch, IngestError> {
-        let schema = &self.std_schema;
-        let width = schema.fields().len() - 4;
-        let mut cols: Vec<ArrayRef> = Vec::with_capacity(width + 4);
-        for c in 0..width {
-            cols.push(column(
-                schema.field(c).data_type(),
-                rows.iter().map(|r| &r.0[c]),
-            )?);
-        }
-        let n = rows.len();
-        cols.push(texts((0..n).map(|_| Some(self.institution.as_str()))));
-        cols.push(texts((0..n).map(|_| Some(self.channel.as_str()))));
-        cols.push(Arc::new(timestamps(rows.iter().map(|r| r.1))));
-        cols.push(Arc::new(timestamps((0..n).map(|_| Some(ingested_at)))));
-        Ok(RecordBatch::try_new(schema.clone(), cols).map_err(hdos_lake::LakeError::from)?)
-    }
-
-    fn quarantine_batch(
-        &self,
-        seq: i64,
-        rows: &[Vec<Option<String>>],
-        positions: &[Position],
-        rejected: &[(usize, Rejection)],
-        received_at: i64,
-    ) -> Result<RecordBatch, IngestError> {
-        let columns: Vec<&str> = self.raw_schema.fields()[5..]
-            .iter()
-            .map(|f| f.name().as_str())
-            .collect();
-        let n = rejected.len();
-        let each =
-            |f: &dyn Fn(&(usize, Rejection)) -> Option<String>| texts(rejected.iter().map(f));
-        let record = |i: usize| -> String {
-            let fields: serde_json::Map<String, serde_json::Value> = columns
-                .iter()
-                .zip(&rows[i])
-                .map(|(c, v)| {
-                    let v = v
-                        .clone()
-                        .map_or(serde_json::Value::Null, serde_json::Value::String);
-                    ((*c).to_owned(), v)
-                })
-                .collect();
-            serde_json::Value::Object(fields).to_string()
-        };
-        let cols: Vec<ArrayRef> = vec![
-            texts((0..n).map(|_| Some(self.institution.as_str()))),
-            texts((0..n).map(|_| Some(self.channel.as_str()))),
-            texts((0..n).map(|_| Some(self.source_table.as_str()))),
-            int64s((0..n).map(|_| seq)),
-            each(&|(i, _)| positions.get(*i).map(Position::encode)),
-            each(&|(_, r)| Some(r.field.clone())),
-            each(&|(_, r)| r.value.clone()),
-            each(&|(_, r)| Some(r.reason.clone())),
-            each(&|(i, _)| Some(record(*i))),
-            Arc::new(timestamps((0..n).map(|_| Some(received_at)))),
-        ];
-        Ok(RecordBatch::try_new(quarantine_schema(), cols).map_err(hdos_lake::LakeError::from)?)
+        let position = |i: usize| positions.get(i).map(Position::encode).unwrap_or_default();
+        self.mapped
+            .land_mapped(lake, mapping, seq, rows, &position, received_at)
+            .await
     }
 }
 
-fn int64s(values: impl Iterator<Item = i64>) -> ArrayRef {
+pub(crate) fn int64s(values: impl Iterator<Item = i64>) -> ArrayRef {
     let mut b = Int64Builder::new();
     values.for_each(|v| b.append_value(v));
     Arc::new(b.finish())
 }
 
-fn texts<S: AsRef<str>>(values: impl Iterator<Item = Option<S>>) -> ArrayRef {
+pub(crate) fn texts<S: AsRef<str>>(values: impl Iterator<Item = Option<S>>) -> ArrayRef {
     let mut b = StringBuilder::new();
     values.for_each(|v| b.append_option(v));
     Arc::new(b.finish())
 }
 
-fn timestamps(
+pub(crate) fn timestamps(
     values: impl Iterator<Item = Option<i64>>,
 ) -> hdos_lake::arrow::array::TimestampMicrosecondArray {
     let mut b = TimestampMicrosecondBuilder::new().with_timezone("UTC");

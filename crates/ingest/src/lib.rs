@@ -4,8 +4,11 @@
 
 pub mod batch;
 mod error;
+pub mod hl7;
+pub mod journal;
 pub mod land;
 pub mod mapping;
+pub mod mllp;
 pub mod source;
 pub mod suggest;
 

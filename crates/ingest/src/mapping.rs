@@ -5,9 +5,11 @@
 //! manager; [`CompiledMapping`] checks it against the standard and the source's columns once, then
 //! maps rows without looking anything up by name.
 
+mod expression;
 mod transform;
 mod value;
 
+pub use expression::{Condition, Expression};
 pub use transform::{TimeFormat, Transform};
 pub use value::{StdValue, parse_decimal};
 
@@ -37,12 +39,15 @@ fn default_offset() -> i32 {
     DEFAULT_UTC_OFFSET_MINUTES
 }
 
-/// One standard field: its source column (absent for a constant) and the transforms applied.
+/// One standard field: its source column or an [`Expression`] over several (neither for a
+/// constant), and the transforms applied.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FieldMapping {
     pub target: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expression: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub transforms: Vec<Transform>,
 }
@@ -76,6 +81,7 @@ struct FieldPlan {
 #[derive(Debug, Clone)]
 enum Input {
     Column(usize),
+    Expression(Expression),
     /// The collecting institution's code, filled in by the channel.
     Institution,
     Absent,
@@ -92,12 +98,13 @@ impl CompiledMapping {
             table: mapping.source_table.clone(),
             reason,
         };
-        let column = |name: &str| {
+        let find = |name: &str| {
             columns
                 .iter()
                 .position(|c| c == name)
-                .ok_or_else(|| invalid(format!("source column `{name}` does not exist")))
+                .ok_or_else(|| format!("source column `{name}` does not exist"))
         };
+        let column = |name: &str| find(name).map_err(invalid);
         for (i, f) in mapping.fields.iter().enumerate() {
             if dataset.field(&f.target).is_none() {
                 return Err(invalid(format!(
@@ -108,9 +115,18 @@ impl CompiledMapping {
             if mapping.fields[..i].iter().any(|g| g.target == f.target) {
                 return Err(invalid(format!("`{}` is mapped twice", f.target)));
             }
-            if f.source.is_none() && !f.transforms.iter().any(Transform::is_constant) {
+            if f.source.is_some() && f.expression.is_some() {
                 return Err(invalid(format!(
-                    "`{}` needs a source column or a constant",
+                    "`{}` has both a source column and an expression",
+                    f.target
+                )));
+            }
+            if f.source.is_none()
+                && f.expression.is_none()
+                && !f.transforms.iter().any(Transform::is_constant)
+            {
+                return Err(invalid(format!(
+                    "`{}` needs a source column, an expression or a constant",
                     f.target
                 )));
             }
@@ -122,10 +138,17 @@ impl CompiledMapping {
         let mut plan = Vec::with_capacity(dataset.fields.len());
         for field in &dataset.fields {
             let mapped = mapping.fields.iter().find(|f| f.target == field.name);
-            let input = match mapped.and_then(|m| m.source.as_deref()) {
-                Some(src) => Input::Column(column(src)?),
-                None if field.name == "institution_code" && mapped.is_none() => Input::Institution,
-                None => Input::Absent,
+            let expression = mapped.and_then(|m| m.expression.as_deref());
+            let input = match (mapped.and_then(|m| m.source.as_deref()), expression) {
+                (Some(src), _) => Input::Column(column(src)?),
+                (None, Some(text)) => Input::Expression(
+                    Expression::parse(text, find)
+                        .map_err(|e| invalid(format!("`{}`: {e}", field.name)))?,
+                ),
+                (None, None) if field.name == "institution_code" && mapped.is_none() => {
+                    Input::Institution
+                }
+                (None, None) => Input::Absent,
             };
             let is_key = dataset.key.contains(&field.name);
             if is_key && matches!(input, Input::Absent) && mapped.is_none() {
@@ -171,8 +194,9 @@ impl CompiledMapping {
         self.plan
             .iter()
             .map(|p| {
-                let raw = match p.input {
-                    Input::Column(i) => row.get(i).cloned().flatten(),
+                let raw = match &p.input {
+                    Input::Column(i) => row.get(*i).cloned().flatten(),
+                    Input::Expression(e) => e.eval(row),
                     Input::Institution => Some(institution.to_owned()),
                     Input::Absent => None,
                 };
@@ -213,6 +237,7 @@ mod tests {
         let field = |target: &str, source: &str, transforms: Vec<Transform>| FieldMapping {
             target: target.into(),
             source: Some(source.into()),
+            expression: None,
             transforms,
         };
         TableMapping {
@@ -235,6 +260,7 @@ mod tests {
                 FieldMapping {
                     target: "diagnosis_code".into(),
                     source: None,
+                    expression: None,
                     transforms: vec![Transform::Constant {
                         value: "J06.9".into(),
                     }],
@@ -242,6 +268,7 @@ mod tests {
                 FieldMapping {
                     target: "diagnosis_name".into(),
                     source: None,
+                    expression: None,
                     transforms: vec![Transform::Constant {
                         value: "急性上呼吸道感染".into(),
                     }],

@@ -414,6 +414,7 @@ fn fit(
         .map(|c| FieldMapping {
             target: dataset.fields[c.field].name.clone(),
             source: Some(columns[c.column].name.clone()),
+            expression: None,
             transforms: c.transforms.clone(),
         })
         .collect();

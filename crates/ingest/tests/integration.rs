@@ -215,7 +215,7 @@ async fn a_table_lands_once_and_resumes_after_a_crash_between_raw_and_std() -> R
     let expected = distinct_keys(&path, &table, key)?;
     let in_std = count(
         &lake,
-        &landing.std,
+        &landing.mapped.table,
         &format!("WHERE institution_code = '{}'", site.code),
     )
     .await?;
@@ -260,7 +260,7 @@ async fn a_table_lands_once_and_resumes_after_a_crash_between_raw_and_std() -> R
     ensure!(inc.counts.rows_read == 5, "five changed rows read: {inc:?}");
     let in_std_after = count(
         &lake,
-        &landing.std,
+        &landing.mapped.table,
         &format!("WHERE institution_code = '{}'", site.code),
     )
     .await?;

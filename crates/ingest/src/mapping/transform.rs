@@ -48,11 +48,14 @@ pub enum TimeFormat {
     Pattern(String, bool),
     EpochSeconds,
     EpochMillis,
+    /// HL7 v2 DTM: `YYYY[MM[DD[HH[MM[SS[.S…]]]]]][+/-ZZZZ]`; with an offset it is read as UTC.
+    Hl7,
 }
 
 impl TimeFormat {
     /// Reads a format name: `yyyyMMdd`, `yyyy-MM-dd`, `yyyyMMddHHmmss`, `yyyy-MM-dd HH:mm:ss`,
-    /// `yyyy-MM-ddTHH:mm:ss`, `yyyy/MM/dd`, `epoch_s`, `epoch_ms`, or a chrono pattern with `%`.
+    /// `yyyy-MM-ddTHH:mm:ss`, `yyyy/MM/dd`, `epoch_s`, `epoch_ms`, `hl7` (DTM), or a chrono
+    /// pattern with `%`.
     pub fn parse(name: &str) -> Result<Self, String> {
         let pattern = |p: &str, time: bool| Ok(Self::Pattern(p.to_owned(), time));
         match name {
@@ -65,6 +68,7 @@ impl TimeFormat {
             "yyyy/MM/dd HH:mm:ss" => pattern("%Y/%m/%d %H:%M:%S", true),
             "epoch_s" => Ok(Self::EpochSeconds),
             "epoch_ms" => Ok(Self::EpochMillis),
+            "hl7" => Ok(Self::Hl7),
             p if p.contains('%') => {
                 let time = ["%H", "%M", "%S", "%T", "%R"].iter().any(|t| p.contains(t));
                 pattern(p, time)
@@ -94,8 +98,46 @@ impl TimeFormat {
                     .map(Staged::Utc)
                     .ok_or_else(bad)
             }
+            Self::Hl7 => read_dtm(text).ok_or_else(bad),
         }
     }
+}
+
+/// Reads an HL7 DTM. Precision below a day gives a date; an offset gives UTC.
+fn read_dtm(text: &str) -> Option<Staged> {
+    let split = text.find(['+', '-']).unwrap_or(text.len());
+    let (stamp, zone) = text.split_at(split);
+    let (digits, fraction) = stamp.split_once('.').unwrap_or((stamp, ""));
+    if !digits.bytes().all(|b| b.is_ascii_digit())
+        || !fraction.bytes().all(|b| b.is_ascii_digit())
+        || fraction.len() > 4
+        || ![4, 6, 8, 10, 12, 14].contains(&digits.len())
+    {
+        return None;
+    }
+    let part = |from: usize, default: u32| -> Option<u32> {
+        digits
+            .get(from..from + 2)
+            .map_or(Some(default), |d| d.parse().ok())
+    };
+    let date = NaiveDate::from_ymd_opt(digits[..4].parse().ok()?, part(4, 1)?, part(6, 1)?)?;
+    if digits.len() <= 8 && zone.is_empty() {
+        return Some(Staged::Date(date));
+    }
+    let micros = format!("{fraction:0<6}").parse::<u32>().ok()?;
+    let local = date.and_hms_micro_opt(part(8, 0)?, part(10, 0)?, part(12, 0)?, micros)?;
+    if zone.is_empty() {
+        return Some(Staged::Local(local));
+    }
+    let sign = if zone.starts_with('-') { -1 } else { 1 };
+    let hhmm = &zone[1..];
+    if hhmm.len() != 4 || !hhmm.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let offset: i64 = hhmm[..2].parse::<i64>().ok()? * 3600 + hhmm[2..].parse::<i64>().ok()? * 60;
+    Some(Staged::Utc(
+        local.and_utc().timestamp_micros() - sign * offset * 1_000_000,
+    ))
 }
 
 impl Transform {
@@ -190,6 +232,7 @@ fn divide(text: &str, by: u64) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Timelike;
 
     #[test]
     fn formats_parse_what_hospitals_write() {
@@ -221,6 +264,37 @@ mod tests {
         );
         assert!(d.is_err(), "30 February is refused");
         assert!(TimeFormat::parse("dd.MM.yy").is_err());
+    }
+
+    #[test]
+    fn hl7_times_keep_their_precision_and_offset() {
+        let hl7 = |t: &str| TimeFormat::Hl7.read(t);
+        let local = NaiveDate::from_ymd_opt(2026, 3, 1)
+            .unwrap()
+            .and_hms_opt(8, 30, 5)
+            .unwrap();
+        assert_eq!(hl7("20260301083005"), Ok(Staged::Local(local)));
+        assert_eq!(
+            hl7("20260301083005+0800"),
+            Ok(Staged::Utc(1_772_325_005_000_000))
+        );
+        assert_eq!(
+            hl7("20260301"),
+            Ok(Staged::Date(NaiveDate::from_ymd_opt(2026, 3, 1).unwrap()))
+        );
+        assert_eq!(
+            hl7("202603010830"),
+            Ok(Staged::Local(local.with_second(0).unwrap()))
+        );
+        for bad in [
+            "2026030",
+            "20260230",
+            "20260301083005+08",
+            "x",
+            "20260301083005.12345",
+        ] {
+            assert!(hl7(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -61,12 +61,17 @@ impl Message {
         self.bytes.extend_from_slice(name.as_bytes());
         for f in fields {
             self.bytes.push(b'|');
-            match f {
-                Field::Raw(s) => self.bytes.extend_from_slice(s.as_bytes()),
-                Field::Value(v) => self.value(v),
-            }
+            self.field(f);
         }
         self.bytes.push(b'\r');
+    }
+
+    fn field(&mut self, f: &Field<'_>) {
+        match f {
+            Field::Raw(s) => self.bytes.extend_from_slice(s.as_bytes()),
+            Field::Value(v) => self.value(v),
+            Field::Parts(parts) => parts.iter().for_each(|p| self.field(p)),
+        }
     }
 
     fn value(&mut self, v: &Value) {
@@ -92,6 +97,8 @@ impl Message {
 enum Field<'a> {
     Raw(String),
     Value(&'a Value),
+    /// Pieces written one after another, such as components around a value.
+    Parts(Vec<Field<'a>>),
 }
 
 /// Escapes HL7 delimiters in text.
@@ -275,19 +282,23 @@ fn lab_report(enc: &Encounter, first: &Row, site: &Site) -> Vec<u8> {
     m.segment_values("OBR", &obr);
     for (i, r) in enc.labs.iter().enumerate() {
         let numeric = r.get("value_num") != &Value::Null;
-        let observation = format!(
-            "{}^^LN~{}^^L",
-            text(r.get("loinc_code")),
-            text(r.get("item_code"))
-        );
+        // OBX-3: the LOINC coding and the local one, each with the item's name.
+        let name = r.get("item_name");
+        let observation = Field::Parts(vec![
+            Field::Raw(format!("{}^", text(r.get("loinc_code")))),
+            Field::Value(name),
+            Field::Raw(format!("^LN~{}^", text(r.get("item_code")))),
+            Field::Value(name),
+            Field::Raw("^L".into()),
+        ]);
         let range = clinical_range(r);
         m.segment_values(
             "OBX",
             &[
                 Field::Raw((i + 1).to_string()),
                 Field::Raw(if numeric { "NM" } else { "ST" }.into()),
-                Field::Raw(observation),
-                Field::Value(r.get("item_name")),
+                observation,
+                Field::Raw(String::new()),
                 Field::Value(if numeric {
                     r.get("value_num")
                 } else {

@@ -1,0 +1,183 @@
+//! From messages to standard records: which segment of which message gives a record of which
+//! dataset, and the field mapping that reads it (the same [`TableMapping`] as a table's, with
+//! field paths for columns). The built-in mappings are in `mappings.toml`; a channel may replace
+//! them with its own file.
+
+use super::{message::Message, path::FieldPath};
+use crate::{
+    IngestError,
+    mapping::{CompiledMapping, Condition, Expression, TableMapping},
+};
+use hdos_core::standard::Standard;
+use serde::{Deserialize, Serialize};
+
+const BUILTIN: &str = include_str!("mappings.toml");
+
+/// A channel's message mappings, as written in TOML.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MessageMappings {
+    pub records: Vec<RecordMapping>,
+}
+
+/// One kind of record: the messages (`ADT^A04`) and the segment it comes from, an optional
+/// condition on the message, and the field mapping. `mapping.source_table` names the record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordMapping {
+    pub messages: Vec<String>,
+    pub anchor: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<String>,
+    pub mapping: TableMapping,
+}
+
+impl MessageMappings {
+    /// The HL7 v2.5 mappings hdos ships with.
+    pub fn builtin() -> Result<Self, IngestError> {
+        Self::from_toml(BUILTIN)
+    }
+
+    pub fn from_toml(text: &str) -> Result<Self, IngestError> {
+        toml::from_str(text).map_err(|e| IngestError::InvalidMapping {
+            table: "HL7".into(),
+            reason: e.to_string(),
+        })
+    }
+}
+
+/// A record mapping checked against the standard, ready to read messages.
+#[derive(Debug, Clone)]
+pub struct CompiledRecord {
+    pub name: String,
+    messages: Vec<String>,
+    anchor: String,
+    paths: Vec<FieldPath>,
+    columns: Vec<String>,
+    when: Option<Condition>,
+    pub mapping: CompiledMapping,
+}
+
+impl CompiledRecord {
+    pub fn new(record: &RecordMapping, standard: &Standard) -> Result<Self, IngestError> {
+        let m = &record.mapping;
+        let invalid = |reason: String| IngestError::InvalidMapping {
+            table: m.source_table.clone(),
+            reason,
+        };
+        let mut columns: Vec<String> = Vec::new();
+        let mut add = |names: Vec<String>| {
+            for n in names {
+                if !columns.contains(&n) {
+                    columns.push(n);
+                }
+            }
+        };
+        for f in &m.fields {
+            add(f.source.iter().cloned().collect());
+            if let Some(e) = &f.expression {
+                add(Expression::columns(e).map_err(|e| invalid(format!("`{}`: {e}", f.target)))?);
+            }
+        }
+        if let Some(w) = &record.when {
+            add(Condition::columns(w).map_err(|e| invalid(format!("condition: {e}")))?);
+        }
+        let paths = columns
+            .iter()
+            .map(|c| FieldPath::parse(c).map_err(&invalid))
+            .collect::<Result<Vec<_>, _>>()?;
+        let when = record
+            .when
+            .as_deref()
+            .map(|w| {
+                Condition::parse(w, |name| {
+                    columns
+                        .iter()
+                        .position(|c| c == name)
+                        .ok_or_else(|| format!("no column `{name}`"))
+                })
+                .map_err(|e| invalid(format!("condition: {e}")))
+            })
+            .transpose()?;
+        let dataset = standard
+            .dataset(&m.dataset)
+            .ok_or_else(|| IngestError::UnknownDataset(m.dataset.clone()))?;
+        Ok(Self {
+            name: m.source_table.clone(),
+            messages: record.messages.clone(),
+            anchor: record.anchor.clone(),
+            mapping: CompiledMapping::new(m, dataset, &columns)?,
+            paths,
+            columns,
+            when,
+        })
+    }
+
+    /// The field paths each row holds, in order: the "columns" of this record's rows.
+    pub fn columns(&self) -> &[String] {
+        &self.columns
+    }
+
+    /// Whether messages of `kind` (`ADT^A04`) give this record.
+    pub fn applies_to(&self, kind: &str) -> bool {
+        self.messages.iter().any(|m| m == kind)
+    }
+
+    /// Whether any message of `message_type` (`ADT`) gives this record.
+    pub fn reads_type(&self, message_type: &str) -> bool {
+        self.messages
+            .iter()
+            .any(|m| m.split('^').next() == Some(message_type))
+    }
+
+    /// One row per anchor segment in `message` that meets the condition, values in
+    /// [`Self::columns`] order.
+    pub fn rows(&self, message: &Message) -> Vec<Vec<Option<String>>> {
+        let segments = message.segments();
+        let mut out = Vec::new();
+        for (at, anchor) in segments.iter().enumerate() {
+            if anchor.name() != self.anchor {
+                continue;
+            }
+            let row: Vec<Option<String>> = self
+                .paths
+                .iter()
+                .map(|p| {
+                    let segment = if p.segment == self.anchor {
+                        Some(anchor)
+                    } else {
+                        segments[..at]
+                            .iter()
+                            .rev()
+                            .chain(&segments[at + 1..])
+                            .find(|s| s.name() == p.segment)
+                    };
+                    segment.and_then(|s| p.read(message, s))
+                })
+                .collect();
+            if self.when.as_ref().is_none_or(|w| w.holds(&row)) {
+                out.push(row);
+            }
+        }
+        out
+    }
+}
+
+/// All of a channel's records, compiled.
+pub fn compile(
+    mappings: &MessageMappings,
+    standard: &Standard,
+) -> Result<Vec<CompiledRecord>, IngestError> {
+    let records = mappings
+        .records
+        .iter()
+        .map(|r| CompiledRecord::new(r, standard))
+        .collect::<Result<Vec<_>, _>>()?;
+    for (i, r) in records.iter().enumerate() {
+        if records[..i].iter().any(|o| o.name == r.name) {
+            return Err(IngestError::InvalidMapping {
+                table: r.name.clone(),
+                reason: "two records have this name".into(),
+            });
+        }
+    }
+    Ok(records)
+}
