@@ -70,6 +70,9 @@ pub enum BenchName {
     /// mapping included) from its SQLite HIS into the std zone; the region is kept under
     /// `<data dir>/bench-ingest` for the DuckDB run of `bench/ingest_vs_duckdb.sh`.
     Ingest,
+    /// HL7 v2 over MLLP on loopback: `--rows` messages from a generated region, sent over 1 and
+    /// over 8 connections, each waiting for its ACK (stored before it is sent).
+    Mllp,
 }
 
 #[derive(Debug, Args)]
@@ -209,8 +212,11 @@ pub enum IngestCommand {
     /// TOML to confirm or edit (or JSON with the reasons, with `--json`).
     Suggest {
         /// The HIS database file.
+        #[arg(long, required_unless_present = "file", conflicts_with = "file")]
+        sqlite: Option<PathBuf>,
+        /// A data file instead (CSV, JSON lines or Parquet), which is one table.
         #[arg(long)]
-        sqlite: PathBuf,
+        file: Option<PathBuf>,
         /// Only this table (default: every table).
         #[arg(long)]
         table: Option<String>,
@@ -240,6 +246,52 @@ pub enum IngestCommand {
         #[arg(long, default_value_t = hdos_ingest::batch::DEFAULT_CHUNK_ROWS)]
         chunk_rows: usize,
     },
+    /// Collect a data file (CSV in UTF-8, GBK or GB 18030; JSON lines; Parquet) into the lake as
+    /// one table: later runs read only records appended since.
+    File {
+        /// The file; its name without the extension names the table.
+        path: PathBuf,
+        #[arg(long)]
+        institution: String,
+        /// The channel's name (default: `file_` and the institution code).
+        #[arg(long)]
+        channel: Option<String>,
+        /// A confirmed mapping (TOML with one `[[tables]]`, as `suggest --file` prints).
+        #[arg(long)]
+        mapping: Option<PathBuf>,
+        #[arg(long)]
+        full: bool,
+    },
+    /// Receive HL7 v2 messages over MLLP for one institution until Ctrl-C: each message is
+    /// stored before its ACK, then landed in the lake.
+    Mllp {
+        /// The institution's unified social credit code; MSH-4 must carry it.
+        #[arg(long)]
+        institution: String,
+        #[arg(long, default_value = "127.0.0.1:2575")]
+        listen: std::net::SocketAddr,
+        /// The channel's name (default: `hl7_` and the institution code).
+        #[arg(long)]
+        channel: Option<String>,
+        /// Message mappings (TOML, as `hl7-mapping` prints); default: the built-in ones.
+        #[arg(long)]
+        mapping: Option<PathBuf>,
+        /// Longer messages are refused (AR) and quarantined.
+        #[arg(long, default_value_t = 1024 * 1024)]
+        max_bytes: usize,
+    },
+    /// Send a file of HL7 v2 messages (one per line) to an MLLP endpoint, each waiting for its
+    /// ACK, as a hospital's interface engine does.
+    SendHl7 {
+        #[arg(long)]
+        to: std::net::SocketAddr,
+        file: PathBuf,
+        /// Parallel connections.
+        #[arg(long, default_value_t = 1)]
+        connections: usize,
+    },
+    /// Print the built-in HL7 v2.5 message mappings, to copy and edit.
+    Hl7Mapping,
     /// Recent runs, newest first.
     Runs {
         #[arg(long)]

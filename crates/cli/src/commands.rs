@@ -3,6 +3,7 @@
 mod admin;
 mod bench;
 mod demo;
+mod hl7;
 mod ingest;
 mod serve;
 mod standard;

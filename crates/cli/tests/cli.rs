@@ -25,6 +25,30 @@ fn hdos_env(cwd: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Resul
     Ok(cmd.output()?)
 }
 
+/// Generates a 300-person region of a hospital and a primary-care institution in `out`; returns
+/// its manifest.
+fn small_region(
+    data_dir: &std::path::Path,
+    out: &std::path::Path,
+    extra: &[&str],
+) -> Result<serde_json::Value> {
+    let mut args = vec![
+        "synth",
+        "--patients",
+        "300",
+        "--institutions",
+        "1,0,1",
+        "--out",
+    ];
+    args.push(out.to_str().unwrap_or_default());
+    args.extend(extra);
+    let generated = hdos(data_dir, &args)?;
+    ensure!(generated.status.success(), "{}", text(&generated));
+    Ok(serde_json::from_str(&std::fs::read_to_string(
+        out.join("region.json"),
+    )?)?)
+}
+
 fn text(o: &Output) -> String {
     format!(
         "{}{}",
@@ -328,23 +352,7 @@ fn synth_generates_a_region_and_streams_changes_into_it() -> Result<()> {
 fn a_his_is_collected_with_a_reviewed_mapping_and_runs_are_listed() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let region = dir.path().join("region");
-    let out = hdos(
-        dir.path(),
-        &[
-            "synth",
-            "--patients",
-            "300",
-            "--institutions",
-            "1,0,1",
-            "--defects",
-            "light",
-            "--out",
-            region.to_str().unwrap_or_default(),
-        ],
-    )?;
-    ensure!(out.status.success(), "{}", text(&out));
-    let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(region.join("region.json"))?)?;
+    let manifest = small_region(dir.path(), &region, &["--defects", "light"])?;
     let site = &manifest["institutions"][0];
     let code = site["code"].as_str().unwrap_or_default();
     let his = region.join(site["his"].as_str().unwrap_or_default());
@@ -425,6 +433,110 @@ fn a_his_is_collected_with_a_reviewed_mapping_and_runs_are_listed() -> Result<()
         !missing.status.success() && text(&missing).contains("no such file"),
         "{}",
         text(&missing)
+    );
+    Ok(())
+}
+
+#[test]
+fn hl7_messages_are_received_over_mllp_until_ctrl_c() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let region = dir.path().join("region");
+    let manifest = small_region(dir.path(), &region, &["--messages"])?;
+    let code = manifest["institutions"][1]["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let file = region.join("hl7").join(format!("{code}.hl7"));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+
+    // A mapping edited into nonsense is refused before anything listens.
+    let broken = dir.path().join("broken.toml");
+    let builtin = hdos(dir.path(), &["ingest", "hl7-mapping"])?;
+    let mapping = String::from_utf8_lossy(&builtin.stdout).replacen("PID-8", "PID-x", 1);
+    std::fs::write(&broken, mapping)?;
+    let refused = hdos(
+        dir.path(),
+        &[
+            "ingest",
+            "mllp",
+            "--institution",
+            &code,
+            "--listen",
+            &listen,
+            "--mapping",
+            broken.to_str().unwrap_or_default(),
+        ],
+    )?;
+    ensure!(
+        !refused.status.success() && text(&refused).contains("PID-x"),
+        "{}",
+        text(&refused)
+    );
+
+    let channel = Command::new(env!("CARGO_BIN_EXE_hdos"))
+        .args([
+            "ingest",
+            "mllp",
+            "--institution",
+            &code,
+            "--listen",
+            &listen,
+        ])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env("HDOS__LOG__LEVEL", "warn")
+        .env_remove("HDOS__STORE__URL")
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(&listen).is_err() {
+        ensure!(
+            started.elapsed().as_secs() < 60,
+            "the channel never listened"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let sent = hdos(
+        dir.path(),
+        &[
+            "ingest",
+            "send-hl7",
+            "--to",
+            &listen,
+            "--connections",
+            "2",
+            file.to_str().unwrap_or_default(),
+        ],
+    )?;
+    ensure!(sent.status.success(), "{}", text(&sent));
+    let summary = text(&sent);
+    ensure!(
+        summary.contains("AA ") && !summary.contains("AE") && !summary.contains("AR"),
+        "{summary}"
+    );
+    let kill = Command::new("kill")
+        .args(["-INT", &channel.id().to_string()])
+        .status()?;
+    ensure!(kill.success());
+    let done = channel.wait_with_output()?;
+    let log = text(&done);
+    ensure!(done.status.success(), "{log}");
+    let messages = std::fs::read(&file)?
+        .split(|b| *b == b'\n')
+        .filter(|m| !m.is_empty())
+        .count();
+    ensure!(
+        log.contains(&format!("{messages} messages")),
+        "{messages} sent: {log}"
+    );
+    let runs = hdos(dir.path(), &["ingest", "runs"])?;
+    let runs = text(&runs);
+    ensure!(
+        runs.contains("\"mode\":\"stream\"") && runs.contains("succeeded"),
+        "{runs}"
     );
     Ok(())
 }

@@ -1,4 +1,4 @@
-//! The SQL batch channel: reads a source table in chunks (full, or incrementally after the
+//! The batch channel (SQL tables and data files): reads a source table in chunks (full, or incrementally after the
 //! stored position), lands each chunk, then records the position. A run that stopped anywhere
 //! resumes exactly: chunks already in the raw zone but not yet mapped are replayed from it, so
 //! nothing is lost or written twice.
@@ -7,7 +7,7 @@ use crate::{
     IngestError,
     land::{Landed, Landing},
     mapping::{CompiledMapping, TableMapping},
-    source::{Chunk, Position, sqlite::SqliteSource},
+    source::{BatchSource, Chunk, Position},
 };
 use hdos_core::standard::Standard;
 use hdos_lake::{
@@ -19,7 +19,6 @@ use hdos_lake::{
     },
 };
 use hdos_store::{IngestCheckpoint, MetaStore, RunCounts, RunStatus};
-use std::path::PathBuf;
 use tokio::sync::mpsc;
 
 /// Rows per chunk when the job does not say.
@@ -32,7 +31,7 @@ pub struct BatchJob {
     pub channel: String,
     /// The collecting institution's code, stamped on every standard row.
     pub institution: String,
-    pub source: PathBuf,
+    pub source: BatchSource,
     pub mapping: TableMapping,
     pub chunk_rows: usize,
     /// Read the whole table again instead of continuing after the stored position.
@@ -99,11 +98,11 @@ async fn run_chunks(
     let dataset = standard
         .dataset(&job.mapping.dataset)
         .ok_or_else(|| IngestError::UnknownDataset(job.mapping.dataset.clone()))?;
-    let source_path = job.source.clone();
+    let source = job.source.clone();
     let t = table.clone();
     let columns: Vec<String> = tokio::task::spawn_blocking(move || {
-        let source = SqliteSource::open(&source_path)?;
-        Ok::<_, IngestError>(source.columns(&t)?.into_iter().map(|c| c.name).collect())
+        let reader = source.open(&t, None)?;
+        Ok::<_, IngestError>(reader.columns()?.into_iter().map(|c| c.name).collect())
     })
     .await
     .map_err(|e| internal(&table, e))??;
@@ -155,6 +154,11 @@ async fn run_chunks(
         seq += 1;
         let received = now_micros();
         let started = std::time::Instant::now();
+        // Unreadable records go to quarantine first: the raw zone cannot hold them, so a replay
+        // from it would not see them.
+        landing
+            .quarantine_unreadable(lake, seq, &chunk.rejected, received)
+            .await?;
         landing
             .append_raw(lake, seq, &chunk.rows, &chunk.positions, received)
             .await?;
@@ -186,9 +190,9 @@ fn internal(table: &str, e: impl std::fmt::Display) -> IngestError {
 }
 
 fn add(counts: &mut RunCounts, chunk: &Chunk, landed: Landed) {
-    counts.rows_read += chunk.len() as i64;
+    counts.rows_read += (chunk.len() + chunk.rejected.len()) as i64;
     counts.rows_written += landed.written as i64;
-    counts.rows_quarantined += landed.quarantined as i64;
+    counts.rows_quarantined += (landed.quarantined as usize + chunk.rejected.len()) as i64;
     counts.bytes += chunk.bytes as i64;
 }
 
@@ -212,14 +216,14 @@ fn spawn_reader(
     start: Option<Position>,
 ) -> mpsc::Receiver<Result<Chunk, IngestError>> {
     let (tx, rx) = mpsc::channel(1);
-    let path = job.source.clone();
+    let source = job.source.clone();
     let table = job.mapping.source_table.clone();
     // The compiled mapping has checked that the cursor column exists.
     let cursor = job.mapping.cursor.clone();
     let limit = job.chunk_rows.max(1);
     std::thread::spawn(move || {
-        let source = match SqliteSource::open(&path) {
-            Ok(s) => s,
+        let mut reader = match source.open(&table, cursor.as_deref()) {
+            Ok(r) => r,
             Err(e) => {
                 let _ = tx.blocking_send(Err(e));
                 return;
@@ -227,7 +231,7 @@ fn spawn_reader(
         };
         let mut after = start;
         loop {
-            match source.read_chunk(&table, cursor.as_deref(), after.as_ref(), limit) {
+            match reader.read_chunk(after.as_ref(), limit) {
                 Ok(c) if c.is_empty() => return,
                 Ok(c) => {
                     after = c.last_position().cloned();

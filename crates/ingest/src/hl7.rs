@@ -11,4 +11,4 @@ pub use ack::{AckCode, AckError, ErrorCondition, render as render_ack};
 pub use assess::{Assessment, Header, Intake, MappedRecords};
 pub use message::{Delimiters, Message, ParseError, Segment, escape};
 pub use path::FieldPath;
-pub use records::{CompiledRecord, MessageMappings, RecordMapping, compile};
+pub use records::{BUILTIN_MAPPINGS, CompiledRecord, MessageMappings, RecordMapping, compile};

@@ -6,7 +6,7 @@
 use crate::{
     IngestError,
     mapping::{CompiledMapping, Rejection, StdValue},
-    source::Position,
+    source::{Position, Rejected},
 };
 use hdos_core::standard::FieldType;
 use hdos_lake::{
@@ -171,7 +171,7 @@ impl StdLanding {
         mapping: &CompiledMapping,
         seq: i64,
         rows: &[Vec<Option<String>>],
-        position: &dyn Fn(usize) -> String,
+        position: &(dyn Fn(usize) -> String + Sync),
         received_at: i64,
     ) -> Result<Landed, IngestError> {
         let mut mapped = Vec::with_capacity(rows.len());
@@ -376,6 +376,45 @@ impl Landing {
         let batch = RecordBatch::try_new(self.raw_schema.clone(), cols)
             .map_err(hdos_lake::LakeError::from)?;
         lake.append(&self.raw, vec![batch], txn(&self.mapped.app_id, seq))
+            .await?;
+        Ok(())
+    }
+
+    /// Appends records the source could not read as rows to quarantine, under a transaction of
+    /// their own (skipped if `seq` is already there).
+    pub async fn quarantine_unreadable(
+        &self,
+        lake: &Lake,
+        seq: i64,
+        rejected: &[Rejected],
+        received_at: i64,
+    ) -> Result<(), IngestError> {
+        if rejected.is_empty() {
+            return Ok(());
+        }
+        let m = &self.mapped;
+        let records: Vec<Quarantined> = rejected
+            .iter()
+            .map(|r| Quarantined {
+                position: r.position.encode(),
+                rejection: Rejection {
+                    field: "(record)".into(),
+                    value: None,
+                    reason: r.reason.clone(),
+                },
+                record: r.record.clone(),
+            })
+            .collect();
+        let batch = quarantine_batch(
+            &m.institution,
+            &m.channel,
+            &m.source_table,
+            seq,
+            &records,
+            received_at,
+        )?;
+        let app_id = format!("{}:unreadable", m.app_id);
+        lake.append(&m.quarantine, vec![batch], txn(&app_id, seq))
             .await?;
         Ok(())
     }

@@ -1,9 +1,70 @@
 //! Sources: the hospital systems collection reads from. Values arrive as text, as the source
 //! spells them, so the raw zone keeps them as received and mapping decides what they mean.
 
+pub mod file;
 pub mod sqlite;
 
+use crate::IngestError;
 use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Where a batch job reads a table from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BatchSource {
+    /// A SQLite database; the job names the table.
+    Sqlite(PathBuf),
+    /// A data file, which is one table.
+    File(PathBuf),
+}
+
+/// A source opened to read one table in chunks.
+#[derive(Debug)]
+pub enum TableReader {
+    Sqlite {
+        source: sqlite::SqliteSource,
+        table: String,
+        cursor: Option<String>,
+    },
+    File(file::FileSource),
+}
+
+impl BatchSource {
+    pub fn open(&self, table: &str, cursor: Option<&str>) -> Result<TableReader, IngestError> {
+        Ok(match self {
+            Self::Sqlite(path) => TableReader::Sqlite {
+                source: sqlite::SqliteSource::open(path)?,
+                table: table.to_owned(),
+                cursor: cursor.map(str::to_owned),
+            },
+            Self::File(path) => TableReader::File(file::FileSource::open(path)?),
+        })
+    }
+}
+
+impl TableReader {
+    pub fn columns(&self) -> Result<Vec<Column>, IngestError> {
+        match self {
+            Self::Sqlite { source, table, .. } => source.columns(table),
+            Self::File(f) => Ok(f.columns()),
+        }
+    }
+
+    /// The next up to `limit` records after `after`.
+    pub fn read_chunk(
+        &mut self,
+        after: Option<&Position>,
+        limit: usize,
+    ) -> Result<Chunk, IngestError> {
+        match self {
+            Self::Sqlite {
+                source,
+                table,
+                cursor,
+            } => source.read_chunk(table, cursor.as_deref(), after, limit),
+            Self::File(f) => f.read_chunk(after, limit),
+        }
+    }
+}
 
 /// A source column: its name and the type the source declares.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -40,11 +101,22 @@ impl Position {
     }
 }
 
+/// A record the source holds but that cannot be read as a row (a CSV line with the wrong number
+/// of fields): where it is, why, and its text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejected {
+    pub position: Position,
+    pub reason: String,
+    pub record: String,
+}
+
 /// Rows read in one chunk, with the position of each (the last is where the next read starts).
 #[derive(Debug, Clone, Default)]
 pub struct Chunk {
     pub rows: Vec<Vec<Option<String>>>,
     pub positions: Vec<Position>,
+    /// Records that are not rows, in source order among them.
+    pub rejected: Vec<Rejected>,
     /// Bytes of text read, for run statistics.
     pub bytes: u64,
 }
@@ -54,11 +126,17 @@ impl Chunk {
         self.rows.len()
     }
 
+    /// No rows and no rejected records: the source has nothing more.
     pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
+        self.rows.is_empty() && self.rejected.is_empty()
     }
 
+    /// Where the next read starts: after the last row or rejected record.
     pub fn last_position(&self) -> Option<&Position> {
-        self.positions.last()
+        match (self.positions.last(), self.rejected.last()) {
+            (Some(p), Some(r)) if r.position.tiebreak > p.tiebreak => Some(&r.position),
+            (Some(p), _) => Some(p),
+            (None, r) => r.map(|r| &r.position),
+        }
     }
 }

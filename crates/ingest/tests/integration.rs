@@ -3,50 +3,30 @@
 //! incremental runs and quarantine.
 
 use anyhow::{Context, Result, ensure};
-use chrono::NaiveDate;
 use hdos_core::standard::Standard;
 use hdos_ingest::{
     batch::{self, BatchJob},
     land::Landing,
     mapping::CompiledMapping,
-    source::sqlite::SqliteSource,
+    source::{BatchSource, sqlite::SqliteSource},
     suggest::suggest,
 };
 use hdos_lake::{
     Lake,
-    arrow::{
-        array::AsArray,
-        compute::cast,
-        datatypes::{DataType, Int64Type},
-    },
+    arrow::{array::AsArray, compute::cast, datatypes::DataType},
 };
-use hdos_store::{ConnectOptions, MetaStore, SqlStore};
-use hdos_synth::{DefectProfile, InstitutionCounts, Options, RegionManifest, Vendor, generate};
+use hdos_store::{MetaStore, SqlStore};
+use hdos_synth::{DefectProfile, RegionManifest, Vendor};
 use std::path::{Path, PathBuf};
 
+mod common;
+
 fn region(dir: &Path, defects: DefectProfile) -> Result<RegionManifest> {
-    Ok(generate(
-        &Options {
-            seed: 11,
-            patients: 400,
-            institutions: InstitutionCounts {
-                tertiary: 1,
-                secondary: 1,
-                primary: 1,
-            },
-            years: 1,
-            until: NaiveDate::from_ymd_opt(2026, 1, 1).context("date")?,
-            defects,
-            messages: false,
-            out: dir.to_owned(),
-        },
-        |_| {},
-    )?)
+    common::region(dir, 11, 400, defects, false)
 }
 
 async fn store(dir: &Path) -> Result<SqlStore> {
-    let url = format!("sqlite://{}", dir.join("meta.db").display());
-    Ok(SqlStore::connect(&url, &ConnectOptions::default()).await?)
+    common::store(dir, "meta.db").await
 }
 
 /// The table a vendor uses for each standard dataset, from the generator (the test's ground
@@ -107,12 +87,7 @@ fn every_vendor_table_is_recognised_and_its_key_found() -> Result<()> {
 }
 
 async fn count(lake: &Lake, table: &hdos_lake::TableName, filter: &str) -> Result<i64> {
-    let sql = format!("SELECT count(*) AS n FROM {} {filter}", table.sql_name());
-    let batches = lake.query(std::slice::from_ref(table), &sql).await?;
-    Ok(batches
-        .first()
-        .map(|b| b.column(0).as_primitive::<Int64Type>().value(0))
-        .unwrap_or(0))
+    common::count(lake, table.as_str(), filter).await
 }
 
 fn job(region_dir: &Path, code: &str, table: &str, chunk_rows: usize) -> Result<BatchJob> {
@@ -125,7 +100,7 @@ fn job(region_dir: &Path, code: &str, table: &str, chunk_rows: usize) -> Result<
     Ok(BatchJob {
         channel: format!("his_{}", code.to_lowercase()),
         institution: code.to_owned(),
-        source: path,
+        source: BatchSource::Sqlite(path),
         mapping: s.mapping,
         chunk_rows,
         full: false,

@@ -4,7 +4,6 @@
 //! encoded messages; and a restart that lands again what a crash left between the commits.
 
 use anyhow::{Context, Result, ensure};
-use chrono::NaiveDate;
 use hdos_core::standard::Standard;
 use hdos_ingest::{
     hl7::MessageMappings,
@@ -14,17 +13,12 @@ use hdos_ingest::{
         wrap,
     },
 };
-use hdos_lake::{
-    Lake, TableName,
-    arrow::{
-        array::AsArray,
-        compute::cast,
-        datatypes::{DataType, Int64Type},
-    },
-};
-use hdos_store::{ConnectOptions, MetaStore, SqlStore};
-use hdos_synth::{DefectProfile, InstitutionCounts, Options, generate};
+use hdos_lake::Lake;
+use hdos_store::MetaStore;
+use hdos_synth::DefectProfile;
 use std::{path::Path, sync::Arc};
+
+mod common;
 
 struct Region {
     code: String,
@@ -33,23 +27,7 @@ struct Region {
 
 /// A small region; the message file of its institution of `grade` (三级 or 一级).
 fn region(dir: &Path, grade: &str) -> Result<Region> {
-    let manifest = generate(
-        &Options {
-            seed: 5,
-            patients: 300,
-            institutions: InstitutionCounts {
-                tertiary: 1,
-                secondary: 0,
-                primary: 1,
-            },
-            years: 1,
-            until: NaiveDate::from_ymd_opt(2026, 1, 1).context("date")?,
-            defects: DefectProfile::clean(),
-            messages: true,
-            out: dir.to_owned(),
-        },
-        |_| {},
-    )?;
+    let manifest = common::region(dir, 5, 300, DefectProfile::clean(), true)?;
     let site = manifest
         .institutions
         .iter()
@@ -63,18 +41,11 @@ fn region(dir: &Path, grade: &str) -> Result<Region> {
 }
 
 async fn store(dir: &Path, name: &str) -> Result<Arc<dyn MetaStore>> {
-    let url = format!("sqlite://{}", dir.join(name).display());
-    Ok(Arc::new(
-        SqlStore::connect(&url, &ConnectOptions::default()).await?,
-    ))
+    Ok(Arc::new(common::store(dir, name).await?))
 }
 
 async fn count(lake: &Lake, table: &str, filter: &str) -> Result<i64> {
-    let name = TableName::new(table)?;
-    let sql = format!("SELECT count(*) FROM {} {filter}", name.sql_name());
-    let batches = lake.query(std::slice::from_ref(&name), &sql).await?;
-    let column = cast(batches[0].column(0), &DataType::Int64)?;
-    Ok(column.as_primitive::<Int64Type>().value(0))
+    common::count(lake, table, filter).await
 }
 
 fn count_segments(messages: &[&[u8]], name: &str) -> usize {
@@ -202,7 +173,16 @@ async fn bad_messages_are_refused_with_the_reason_and_quarantined() -> Result<()
     let dir = tempfile::tempdir()?;
     let region = region(&dir.path().join("region"), "一级")?;
     let messages = split_messages(&region.messages);
-    let good = String::from_utf8(messages[0].to_vec())?;
+    let good = messages
+        .iter()
+        .map(|m| String::from_utf8_lossy(m).into_owned())
+        .find(|m| m.contains("|ADT^A04^"))
+        .context("an ADT^A04")?;
+    let others: Vec<&[u8]> = messages
+        .iter()
+        .copied()
+        .filter(|m| *m != good.as_bytes())
+        .collect();
     let lake = Lake::open(dir.path().join("lake").to_str().context("path")?)?;
     let meta = store(dir.path(), "meta.db").await?;
     let channel = start(meta, &lake, &region.code, &dir.path().join("journal")).await?;
@@ -270,10 +250,10 @@ async fn bad_messages_are_refused_with_the_reason_and_quarantined() -> Result<()
     big.extend(std::iter::repeat_n(b'X', 70 * 1024));
     let a = sender.send(&big).await?;
     ensure!(a.code == "AR" && a.text.contains("limit"), "{a:?}");
-    ensure!(sender.send(messages[1]).await?.code == "AA");
+    ensure!(sender.send(others[0]).await?.code == "AA");
     // Truncated: the connection closes mid-message; nothing to acknowledge, but it is kept.
     let mut cut = Sender::connect(channel.local_addr()).await?;
-    let framed = wrap(messages[2]);
+    let framed = wrap(others[1]);
     cut.send_raw(&framed[..framed.len() / 2]).await?;
     drop(cut);
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;

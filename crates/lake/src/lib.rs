@@ -8,6 +8,7 @@ mod table_name;
 
 pub use deltalake::arrow;
 pub use deltalake::datafusion;
+pub use deltalake::parquet;
 pub use error::LakeError;
 pub use lake::{AppTransaction, Lake, MergeStats, TableVersion};
 pub use table_name::TableName;

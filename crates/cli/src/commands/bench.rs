@@ -46,6 +46,7 @@ pub async fn bench(cfg: &Config, name: BenchName, rows: u64) -> Result<ExitCode>
         BenchName::Store => store(cfg, rows).await?,
         BenchName::Synth => synth(cfg, rows)?,
         BenchName::Ingest => ingest(cfg, rows).await?,
+        BenchName::Mllp => mllp(cfg, rows).await?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -142,6 +143,30 @@ fn synth(cfg: &Config, patients: u64) -> Result<()> {
     Ok(())
 }
 
+/// A clean two-year region of one hospital, which the benchmarks read, and one primary-care
+/// institution (a region needs one; it takes some of the visits).
+fn hospital_region(
+    out: std::path::PathBuf,
+    seed: u64,
+    patients: u64,
+    messages: bool,
+) -> hdos_synth::Options {
+    hdos_synth::Options {
+        seed,
+        patients,
+        institutions: hdos_synth::InstitutionCounts {
+            tertiary: 1,
+            secondary: 0,
+            primary: 1,
+        },
+        years: 2,
+        until: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default(),
+        defects: hdos_synth::DefectProfile::clean(),
+        messages,
+        out,
+    }
+}
+
 /// Visits per person over two years at the hospital (the clinic takes most), to size the region.
 const VISITS_PER_PERSON: u64 = 2;
 
@@ -151,21 +176,12 @@ async fn ingest(cfg: &Config, visits: u64) -> Result<()> {
     if dir.exists() {
         std::fs::remove_dir_all(&dir)?;
     }
-    let options = hdos_synth::Options {
-        seed: 1,
-        patients: (visits / VISITS_PER_PERSON).max(100),
-        institutions: hdos_synth::InstitutionCounts {
-            tertiary: 1,
-            secondary: 0,
-            // A region needs a primary-care institution too; it takes some of the visits.
-            primary: 1,
-        },
-        years: 2,
-        until: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default(),
-        defects: hdos_synth::DefectProfile::clean(),
-        messages: false,
-        out: dir.join("region"),
-    };
+    let options = hospital_region(
+        dir.join("region"),
+        1,
+        (visits / VISITS_PER_PERSON).max(100),
+        false,
+    );
     let (manifest, _) = super::synth::run(&options)?;
     let site = manifest
         .institutions
@@ -190,7 +206,7 @@ async fn ingest(cfg: &Config, visits: u64) -> Result<()> {
     let job = hdos_ingest::batch::BatchJob {
         channel: "bench".into(),
         institution: site.code.clone(),
-        source: source.clone(),
+        source: hdos_ingest::source::BatchSource::Sqlite(source.clone()),
         mapping,
         chunk_rows: hdos_ingest::batch::DEFAULT_CHUNK_ROWS,
         full: true,
@@ -211,5 +227,105 @@ async fn ingest(cfg: &Config, visits: u64) -> Result<()> {
             "chunks": run.chunks,
         }),
     );
+    Ok(())
+}
+
+/// Makes `n` distinct messages from `base` by cycling it, with MSH-10 suffixed per round.
+fn cycle_messages(base: &[&[u8]], n: usize) -> Vec<Vec<u8>> {
+    (0..n)
+        .map(|i| {
+            let m = base[i % base.len()];
+            let round = i / base.len();
+            if round == 0 {
+                return m.to_vec();
+            }
+            let text = String::from_utf8_lossy(m);
+            let (msh, rest) = text.split_once('\r').unwrap_or((&text, ""));
+            let mut fields: Vec<String> = msh.split('|').map(str::to_owned).collect();
+            if let Some(id) = fields.get_mut(9) {
+                id.push_str(&format!("-r{round}"));
+            }
+            format!("{}\r{rest}", fields.join("|")).into_bytes()
+        })
+        .collect()
+}
+
+fn percentile(sorted: &[u64], p: f64) -> u64 {
+    sorted
+        .get(((sorted.len() as f64 - 1.0) * p).round() as usize)
+        .copied()
+        .unwrap_or(0)
+}
+
+/// HL7 v2 over MLLP on loopback: messages/s with each ACK awaited (the message is in the
+/// journal on disk before its ACK), over 1 and 8 connections, then the time until the lake holds
+/// them all.
+async fn mllp(cfg: &Config, messages: u64) -> Result<()> {
+    let dir = cfg.data_dir.join("bench-mllp");
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    let patients = (messages / 4).clamp(500, 200_000);
+    let options = hospital_region(dir.join("region"), 2, patients, true);
+    let (manifest, _) = super::synth::run(&options)?;
+    let site = manifest
+        .institutions
+        .first()
+        .context("the region has no hospital")?;
+    let file = std::fs::read(options.out.join("hl7").join(format!("{}.hl7", site.code)))?;
+    let base = hdos_ingest::mllp::client::split_messages(&file);
+    let all = cycle_messages(&base, messages as usize);
+    let refs: Vec<&[u8]> = all.iter().map(Vec::as_slice).collect();
+    let bytes: usize = all.iter().map(Vec::len).sum();
+    for connections in [1usize, 8] {
+        let run_dir = dir.join(format!("c{connections}"));
+        let store_url = format!("sqlite://{}", run_dir.join("meta.db").display());
+        std::fs::create_dir_all(&run_dir)?;
+        let store: std::sync::Arc<dyn hdos_store::MetaStore> = std::sync::Arc::new(
+            hdos_store::SqlStore::connect(&store_url, &hdos_store::ConnectOptions::default())
+                .await?,
+        );
+        let lake = hdos_lake::Lake::open(&run_dir.join("lake").display().to_string())?;
+        let config = hdos_ingest::mllp::MllpConfig::new(
+            "bench",
+            &site.code,
+            "127.0.0.1:0".parse()?,
+            run_dir.join("journal"),
+        );
+        let channel = hdos_ingest::mllp::MllpChannel::start(
+            store,
+            lake,
+            hdos_core::standard::Standard::builtin()?,
+            &hdos_ingest::hl7::MessageMappings::builtin()?,
+            config,
+        )
+        .await?;
+        let start = Instant::now();
+        let answers =
+            hdos_ingest::mllp::client::send_all(channel.local_addr(), &refs, connections).await?;
+        let acked = start.elapsed().as_secs_f64();
+        channel.caught_up().await;
+        let landed = start.elapsed().as_secs_f64();
+        let report = channel.stop().await?;
+        let mut latencies: Vec<u64> = answers.iter().map(|a| a.micros).collect();
+        latencies.sort_unstable();
+        report_with(
+            "mllp_ack",
+            "loopback",
+            answers.len() as u64,
+            start,
+            serde_json::json!({
+                "connections": connections,
+                "seconds_to_last_ack": (acked * 1000.0).round() / 1000.0,
+                "messages_per_s_acked": (answers.len() as f64 / acked).round(),
+                "ack_p50_ms": percentile(&latencies, 0.5) as f64 / 1000.0,
+                "ack_p99_ms": percentile(&latencies, 0.99) as f64 / 1000.0,
+                "accepted": answers.iter().filter(|a| a.code == "AA").count(),
+                "seconds_until_in_lake": (landed * 1000.0).round() / 1000.0,
+                "records_written": report.counts.rows_written,
+                "mib": (bytes as f64 / 1048576.0 * 10.0).round() / 10.0,
+            }),
+        );
+    }
     Ok(())
 }

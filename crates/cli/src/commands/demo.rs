@@ -121,17 +121,66 @@ async fn seed(store: &dyn MetaStore, region: &RegionManifest) -> Result<()> {
     Ok(())
 }
 
-/// Collects every institution's HIS by SQL batch with its suggested mappings (later starts
-/// collect only what changed since).
+/// How many primary-care institutions send HL7 v2 over MLLP instead of being read by SQL.
+const HL7_INSTITUTIONS: usize = 3;
+
+/// The institutions whose collection is message-based: the first primary-care ones.
+fn hl7_sites(region: &RegionManifest) -> Vec<String> {
+    region
+        .institutions
+        .iter()
+        .filter(|s| s.grade == "一级")
+        .take(HL7_INSTITUTIONS)
+        .map(|s| s.code.clone())
+        .collect()
+}
+
+/// Replays each HL7 institution's message file into its channel, as its interface engine would
+/// (resent messages are acknowledged and stored once, so a restarted demo changes nothing).
+async fn replay_messages(
+    region_dir: &std::path::Path,
+    channels: &[(String, std::net::SocketAddr)],
+) {
+    for (code, addr) in channels {
+        let path = region_dir.join("hl7").join(format!("{code}.hl7"));
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "no message file");
+                continue;
+            }
+        };
+        let messages = hdos_ingest::mllp::client::split_messages(&bytes);
+        match hdos_ingest::mllp::client::send_all(*addr, &messages, 2).await {
+            Ok(answers) => tracing::info!(
+                institution = %code,
+                messages = answers.len(),
+                accepted = answers.iter().filter(|a| a.code == "AA").count(),
+                "HL7 messages sent over MLLP"
+            ),
+            Err(e) => {
+                tracing::warn!(institution = %code, error = %e, "sending HL7 messages failed")
+            }
+        }
+    }
+}
+
+/// Replays the HL7 institutions' messages, then collects every other institution's HIS by SQL
+/// batch with its suggested mappings (later starts collect only what changed since).
 async fn first_collection(
     store: Arc<dyn MetaStore>,
     lake: Arc<hdos_lake::Lake>,
     region_dir: PathBuf,
     region: RegionManifest,
+    hl7_channels: Vec<(String, std::net::SocketAddr)>,
 ) {
     let started = std::time::Instant::now();
+    replay_messages(&region_dir, &hl7_channels).await;
     let mut failed = 0;
     for site in &region.institutions {
+        if hl7_channels.iter().any(|(code, _)| *code == site.code) {
+            continue;
+        }
         let sqlite = region_dir.join(&site.his);
         let mappings = match ingest::suggested_mappings(&sqlite, &[]) {
             Ok(m) => m,
@@ -194,16 +243,38 @@ pub async fn demo(cfg: &Config) -> Result<ExitCode> {
         println!("  {username:<12} {password:<20} {role}");
     }
     println!();
+    let mut channels = Vec::new();
+    for code in hl7_sites(&region) {
+        let name = super::hl7::default_channel(&code);
+        let any_port: std::net::SocketAddr = "127.0.0.1:0".parse()?;
+        let config = super::hl7::channel_config(cfg, &code, any_port, &name, 1024 * 1024);
+        let channel = super::hl7::start(state.store.clone(), &state.lake, config, None).await?;
+        println!(
+            "  HL7 v2 (MLLP) channel {name} for {code} on {}",
+            channel.local_addr()
+        );
+        channels.push(channel);
+    }
+    println!();
     println!(
-        "The first collection of every hospital's HIS runs in the background; `hdos ingest runs` lists it."
+        "The first collection runs in the background: SQL batch from each hospital's HIS, HL7 messages \
+         replayed into the MLLP channels. `hdos ingest runs` lists it."
     );
     println!("Press Ctrl-C to stop.");
+    let addresses = hl7_sites(&region)
+        .into_iter()
+        .zip(channels.iter().map(|c| c.local_addr()))
+        .collect();
     tokio::spawn(first_collection(
         state.store.clone(),
         state.lake.clone(),
         cfg.data_dir.join("region"),
         region,
+        addresses,
     ));
     serve::run_server(state, &cfg.server.listen).await?;
+    for channel in channels {
+        channel.stop().await?;
+    }
     Ok(ExitCode::SUCCESS)
 }

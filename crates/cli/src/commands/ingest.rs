@@ -1,4 +1,5 @@
-//! `hdos ingest`: suggest mappings for a SQLite HIS, collect it into the lake, list runs.
+//! `hdos ingest`: suggest mappings for a SQLite HIS, collect it into the lake, receive HL7 v2
+//! over MLLP, list runs.
 
 use crate::{cli::IngestCommand, config::Config, wiring};
 use anyhow::{Context, Result, bail};
@@ -6,7 +7,7 @@ use hdos_core::standard::Standard;
 use hdos_ingest::{
     batch::{self, BatchJob},
     mapping::TableMapping,
-    source::sqlite::SqliteSource,
+    source::{BatchSource, file::FileSource, sqlite::SqliteSource},
     suggest::{Suggestion, suggest},
 };
 use hdos_store::{Page, RunFilter};
@@ -21,6 +22,26 @@ struct MappingFile {
 
 /// Rows sampled from each table to suggest its mapping.
 const SAMPLE_ROWS: usize = 500;
+
+/// A data file's table name: its file name without the extension.
+fn file_table(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "file".into())
+}
+
+/// The suggested mapping of a data file, if a standard dataset fits it.
+fn file_suggestion(path: &Path) -> Result<Option<Suggestion>> {
+    let mut source = FileSource::open(path)?;
+    let columns = source.columns();
+    let sample = source.read_chunk(None, SAMPLE_ROWS)?.rows;
+    Ok(suggest(
+        Standard::builtin()?,
+        &file_table(path),
+        &columns,
+        &sample,
+    ))
+}
 
 fn suggestions(path: &Path, only: &[String]) -> Result<(Vec<Suggestion>, Vec<String>)> {
     let standard = Standard::builtin()?;
@@ -45,11 +66,19 @@ pub async fn ingest(cfg: &Config, cmd: IngestCommand) -> Result<ExitCode> {
     match cmd {
         IngestCommand::Suggest {
             sqlite,
+            file,
             table,
             json,
         } => {
             let only: Vec<String> = table.into_iter().collect();
-            let (found, unknown) = suggestions(&sqlite, &only)?;
+            let (found, unknown) = match (sqlite, file) {
+                (Some(db), _) => suggestions(&db, &only)?,
+                (None, Some(f)) => match file_suggestion(&f)? {
+                    Some(s) => (vec![s], Vec::new()),
+                    None => (Vec::new(), vec![file_table(&f)]),
+                },
+                (None, None) => bail!("give --sqlite or --file"),
+            };
             if json {
                 println!("{}", serde_json::to_string_pretty(&found)?);
             } else {
@@ -136,6 +165,36 @@ pub async fn ingest(cfg: &Config, cmd: IngestCommand) -> Result<ExitCode> {
                 ExitCode::SUCCESS
             })
         }
+        IngestCommand::File {
+            path,
+            institution,
+            channel,
+            mapping,
+            full,
+        } => collect_file(cfg, &path, &institution, channel, mapping.as_deref(), full).await,
+        IngestCommand::Mllp {
+            institution,
+            listen,
+            channel,
+            mapping,
+            max_bytes,
+        } => {
+            super::hl7::serve(
+                cfg,
+                &institution,
+                listen,
+                channel,
+                mapping.as_deref(),
+                max_bytes,
+            )
+            .await
+        }
+        IngestCommand::SendHl7 {
+            to,
+            file,
+            connections,
+        } => super::hl7::send(to, &file, connections).await,
+        IngestCommand::Hl7Mapping => Ok(super::hl7::print_mappings()),
         IngestCommand::Runs { channel, limit } => {
             let store = wiring::open_store(cfg).await?;
             let filter = RunFilter {
@@ -149,6 +208,62 @@ pub async fn ingest(cfg: &Config, cmd: IngestCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Collects one data file as a table.
+async fn collect_file(
+    cfg: &Config,
+    path: &Path,
+    institution: &str,
+    channel: Option<String>,
+    mapping: Option<&Path>,
+    full: bool,
+) -> Result<ExitCode> {
+    let table = file_table(path);
+    let mapping = match mapping {
+        Some(m) => {
+            let text =
+                std::fs::read_to_string(m).with_context(|| format!("reading {}", m.display()))?;
+            let file: MappingFile = toml::from_str(&text)
+                .with_context(|| format!("{} is not a mapping file", m.display()))?;
+            file.tables
+                .into_iter()
+                .find(|t| t.source_table == table)
+                .with_context(|| format!("{} has no mapping for table `{table}`", m.display()))?
+        }
+        None => {
+            file_suggestion(path)?
+                .with_context(|| {
+                    format!(
+                        "no standard dataset fits {}; write its mapping (see `hdos ingest suggest --file`)",
+                        path.display()
+                    )
+                })?
+                .mapping
+        }
+    };
+    let store = wiring::open_store(cfg).await?;
+    let lake = wiring::open_lake(cfg)?;
+    let job = BatchJob {
+        channel: channel.unwrap_or_else(|| format!("file_{}", institution.to_lowercase())),
+        institution: institution.to_owned(),
+        source: BatchSource::File(path.to_owned()),
+        mapping,
+        chunk_rows: batch::DEFAULT_CHUNK_ROWS,
+        full,
+    };
+    let started = Instant::now();
+    let r = batch::run(store.as_ref(), &lake, Standard::builtin()?, &job).await?;
+    eprintln!(
+        "{} {table} → {}: {} read, {} written, {} quarantined, {:.1} s",
+        job.channel,
+        job.mapping.dataset,
+        r.counts.rows_read,
+        r.counts.rows_written,
+        r.counts.rows_quarantined,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The channel name of an institution's HIS when none is given.
@@ -196,7 +311,7 @@ pub async fn collect(
         let job = BatchJob {
             channel: his.channel.to_owned(),
             institution: his.institution.to_owned(),
-            source: his.sqlite.to_owned(),
+            source: BatchSource::Sqlite(his.sqlite.to_owned()),
             mapping: m,
             chunk_rows,
             full,

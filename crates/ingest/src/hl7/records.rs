@@ -11,7 +11,8 @@ use crate::{
 use hdos_core::standard::Standard;
 use serde::{Deserialize, Serialize};
 
-const BUILTIN: &str = include_str!("mappings.toml");
+/// The HL7 v2.5 mappings hdos ships with, as TOML a manager can copy and edit.
+pub const BUILTIN_MAPPINGS: &str = include_str!("mappings.toml");
 
 /// A channel's message mappings, as written in TOML.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -33,7 +34,7 @@ pub struct RecordMapping {
 impl MessageMappings {
     /// The HL7 v2.5 mappings hdos ships with.
     pub fn builtin() -> Result<Self, IngestError> {
-        Self::from_toml(BUILTIN)
+        Self::from_toml(BUILTIN_MAPPINGS)
     }
 
     pub fn from_toml(text: &str) -> Result<Self, IngestError> {

@@ -171,7 +171,11 @@ impl Lander {
                     reason: e.to_string(),
                 })??;
         if records.is_empty() {
-            return Ok(end);
+            // Below the durable end every record is whole; none readable means damage.
+            return Err(IngestError::Journal {
+                path: self.journal_dir.display().to_string(),
+                reason: format!("no readable record at offset {from} (durable up to {until})"),
+            });
         }
         let seq = end as i64;
         let now = chrono::Utc::now().timestamp_micros();

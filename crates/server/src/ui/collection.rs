@@ -59,6 +59,7 @@ impl From<IngestRun> for RunRow {
             mode_key: match r.mode.as_str() {
                 "full" => "collection.full",
                 "initial" => "collection.initial",
+                "stream" => "collection.stream",
                 _ => "collection.incremental",
             },
             status_key,
