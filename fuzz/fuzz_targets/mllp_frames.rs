@@ -2,7 +2,7 @@
 //! than its limit.
 #![no_main]
 
-use hdos_ingest::mllp::{Deframer, Frame};
+use hdos_hl7::{Deframer, Frame};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|input: (u8, Vec<u8>)| {

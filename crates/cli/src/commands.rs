@@ -52,11 +52,12 @@ pub async fn run(args: Cli) -> Result<ExitCode> {
 
 fn init_tracing(cfg: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        // The Delta kernel logs every probe of a table not yet created; its real errors reach us
-        // as results.
+        // The Delta kernel logs every probe of a table not yet created, and Delta warns on every
+        // MERGE about a metric it derives and on every binary column it keeps no statistics
+        // for; their real errors reach us as results.
         .or_else(|_| {
             tracing_subscriber::EnvFilter::try_new(format!(
-                "{},buoyant_kernel=off,deltalake_core=warn",
+                "{},buoyant_kernel=off,deltalake_core=warn,deltalake_core::writer::stats=error,deltalake_core::operations::merge=error",
                 cfg.log.level
             ))
         })

@@ -1,14 +1,12 @@
-//! HL7 v2: the parser, acknowledgements, field paths, the records messages map to, and the
-//! assessment that decides each message's ACK.
+//! HL7 v2 in collection: the records messages map to and the assessment that decides each
+//! message's ACK. Parsing, field paths and acknowledgements are `hdos-hl7`'s.
 
-mod ack;
 mod assess;
-mod message;
-mod path;
 mod records;
 
-pub use ack::{AckCode, AckError, ErrorCondition, render as render_ack};
 pub use assess::{Assessment, Header, Intake, MappedRecords};
-pub use message::{Delimiters, Message, ParseError, Segment, escape};
-pub use path::FieldPath;
+pub use hdos_hl7::{
+    AckCode, AckError, Delimiters, ErrorCondition, FieldPath, Message, ParseError, Segment, escape,
+    render_ack,
+};
 pub use records::{BUILTIN_MAPPINGS, CompiledRecord, MessageMappings, RecordMapping, compile};

@@ -4,12 +4,11 @@
 //! control id, within the window) are acknowledged again but stored once.
 
 pub mod client;
-mod frame;
 mod lander;
 mod seen;
 mod stored;
 
-pub use frame::{Deframer, Frame, wrap};
+pub use hdos_hl7::{Deframer, Frame, wrap};
 pub use lander::MESSAGES;
 
 use crate::{

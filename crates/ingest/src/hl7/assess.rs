@@ -2,13 +2,10 @@
 //! MSH-18 declares, parse it, check the header against the channel, and map its records, so a
 //! sender learns of a problem in the ACK rather than from a report days later.
 
-use super::{
-    ack::{AckCode, AckError, ErrorCondition},
-    message::Message,
-    records::CompiledRecord,
-};
+use super::records::CompiledRecord;
 use crate::mapping::StdValue;
 use encoding_rs::{Encoding, GB18030, UTF_8, WINDOWS_1252};
+use hdos_hl7::{AckCode, AckError, ErrorCondition, Message};
 
 /// Header fields every stored message is indexed by.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -3,12 +3,12 @@
 //! field paths for columns). The built-in mappings are in `mappings.toml`; a channel may replace
 //! them with its own file.
 
-use super::{message::Message, path::FieldPath};
 use crate::{
     IngestError,
     mapping::{CompiledMapping, Condition, Expression, TableMapping},
 };
 use hdos_core::standard::Standard;
+use hdos_hl7::{FieldPath, Message};
 use serde::{Deserialize, Serialize};
 
 /// The HL7 v2.5 mappings hdos ships with, as TOML a manager can copy and edit.

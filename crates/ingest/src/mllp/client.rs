@@ -2,8 +2,8 @@
 //! at a time per connection, each waiting for its acknowledgement. Used to replay message files
 //! into a channel and to measure one.
 
-use super::frame::{Deframer, Frame, wrap};
-use crate::{IngestError, hl7::Message};
+use crate::IngestError;
+use hdos_hl7::{Deframer, Frame, Message, wrap};
 use std::{net::SocketAddr, time::Instant};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},

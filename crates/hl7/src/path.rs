@@ -5,7 +5,7 @@
 //! - `PID-3[NNCHN]`: the repetition whose identifier type (CX component 5) or coding system
 //!   (CE/CWE component 3) is `NNCHN`, component 1 unless a component follows (`PID-3[PI].4`).
 
-use super::message::{Message, Segment};
+use crate::message::{Message, Segment};
 use std::fmt;
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 //! processing id or sender, or the receiver unable to store it). Errors carry an ERR segment with
 //! the HL7 table 0357 code, the location and a readable text.
 
-use super::message::{Delimiters, Message, escape};
+use crate::message::{Delimiters, Message, escape};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
