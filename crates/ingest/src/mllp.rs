@@ -19,7 +19,7 @@ use crate::{
 use hdos_core::standard::Standard;
 use hdos_lake::Lake;
 use hdos_store::{MetaStore, RunCounts, RunStatus};
-use lander::Lander;
+use lander::{Lander, MappedAtReceipt};
 use seen::Seen;
 use std::{
     net::SocketAddr,
@@ -77,6 +77,7 @@ pub struct ChannelReport {
 
 struct Shared {
     intake: Arc<Intake>,
+    mapped: Arc<MappedAtReceipt>,
     journal: Journal,
     seen: Mutex<Seen>,
     max_message_bytes: usize,
@@ -166,6 +167,7 @@ impl MllpChannel {
             })?;
         let shared = Arc::new(Shared {
             intake,
+            mapped: lander.mapped.clone(),
             journal,
             seen: Mutex::new(seen),
             max_message_bytes: config.max_message_bytes,
@@ -302,7 +304,8 @@ fn ack_id(shared: &Shared) -> String {
 /// Assesses, stores and acknowledges one message.
 async fn receive(shared: &Shared, bytes: &[u8], peer: &str) -> String {
     let at = now_micros();
-    let assessment = shared.intake.assess(bytes);
+    let mut assessment = shared.intake.assess(bytes);
+    let records = std::mem::take(&mut assessment.records);
     let message = assessment.message.as_ref();
     let header = &assessment.header;
     let accepted = assessment.code == AckCode::AA;
@@ -331,6 +334,12 @@ async fn receive(shared: &Shared, bytes: &[u8], peer: &str) -> String {
         }
     }
     let record = Received::from_assessment(&assessment, at, peer);
+    if accepted {
+        // Kept before the append: the lander may read the record as soon as it is durable.
+        shared
+            .mapped
+            .keep(&header.facility, &header.control_id, records);
+    }
     match shared.journal.append(record.encode(bytes)).await {
         Ok(_) => render_ack(
             message,
@@ -340,6 +349,7 @@ async fn receive(shared: &Shared, bytes: &[u8], peer: &str) -> String {
             &hl7_now(),
         ),
         Err(e) => {
+            shared.mapped.take(&header.facility, &header.control_id);
             if accepted && let Ok(mut s) = shared.seen.lock() {
                 s.forget(&header.facility, &header.control_id);
             }

@@ -7,7 +7,7 @@
 use super::stored::Received;
 use crate::{
     IngestError,
-    hl7::{AckCode, Intake},
+    hl7::{AckCode, Intake, MappedRecords},
     journal,
     land::{
         Landed, Quarantined, StdLanding, int64s, quarantine_batch, quarantine_schema, texts,
@@ -24,7 +24,7 @@ use hdos_lake::{
     },
 };
 use hdos_store::{MetaStore, RunCounts};
-use std::{path::PathBuf, sync::Arc};
+use std::{collections::HashMap, path::PathBuf, sync::Arc};
 
 /// The `source_table` of a channel's messages in checkpoints, runs and quarantine.
 pub const MESSAGES: &str = "messages";
@@ -41,6 +41,34 @@ pub(crate) struct Lander {
     pub landings: Vec<StdLanding>,
     pub counts: RunCounts,
     pub max_batch: usize,
+    pub mapped: Arc<MappedAtReceipt>,
+}
+
+/// Records mapped when an accepted message was received, by sending facility and control id
+/// (unique among accepted messages), so the lander need not map them again. Bounded: past the
+/// limit the lander maps from the journal instead.
+#[derive(Debug, Default)]
+pub struct MappedAtReceipt {
+    records: std::sync::Mutex<HashMap<(String, String), MappedRecords>>,
+}
+
+impl MappedAtReceipt {
+    const LIMIT: usize = 100_000;
+
+    pub fn keep(&self, facility: &str, control_id: &str, records: MappedRecords) {
+        if let Ok(mut m) = self.records.lock()
+            && m.len() < Self::LIMIT
+        {
+            m.insert((facility.to_owned(), control_id.to_owned()), records);
+        }
+    }
+
+    pub fn take(&self, facility: &str, control_id: &str) -> Option<MappedRecords> {
+        self.records
+            .lock()
+            .ok()?
+            .remove(&(facility.to_owned(), control_id.to_owned()))
+    }
 }
 
 fn raw_schema() -> SchemaRef {
@@ -93,6 +121,7 @@ impl Lander {
             landings,
             counts: RunCounts::default(),
             max_batch: 20_000,
+            mapped: Arc::default(),
         })
     }
 
@@ -207,7 +236,14 @@ impl Lander {
                 }));
                 continue;
             }
-            // Mapped again from the bytes: the same mapping gives the same records.
+            // The records mapped at receipt; after a restart, mapped again from the bytes (the
+            // same mapping gives the same records).
+            if let Some(records) = self.mapped.take(&header.facility, &header.control_id) {
+                for (i, rows) in records {
+                    per_record[i].0.extend(rows);
+                }
+                continue;
+            }
             let assessment = self.intake.assess(bytes);
             if assessment.code != AckCode::AA {
                 refused.extend(assessment.errors.into_iter().map(|e| Quarantined {
