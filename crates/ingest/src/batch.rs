@@ -70,7 +70,7 @@ pub async fn run(
         .start_ingest_run(&job.channel, &table, &job.institution, mode)
         .await?;
     let mut counts = RunCounts::default();
-    let result = run_chunks(store, lake, standard, job, checkpoint, &mut counts).await;
+    let result = run_chunks(store, lake, standard, job, checkpoint, run.id, &mut counts).await;
     let (status, error) = match &result {
         Ok(_) => (RunStatus::Succeeded, None),
         Err(e) => (RunStatus::Failed, Some(e.to_string())),
@@ -92,6 +92,7 @@ async fn run_chunks(
     standard: &Standard,
     job: &BatchJob,
     checkpoint: Option<IngestCheckpoint>,
+    run_id: i64,
     counts: &mut RunCounts,
 ) -> Result<(u64, u64), IngestError> {
     let table = job.mapping.source_table.clone();
@@ -140,6 +141,7 @@ async fn run_chunks(
         position = chunk.last_position().cloned().or(position);
         save(store, job, &table, seq, position.as_ref()).await?;
         add(counts, &chunk, landed);
+        progress(store, run_id, *counts).await;
         replayed += 1;
     }
     if job.full {
@@ -177,9 +179,21 @@ async fn run_chunks(
             "chunk landed"
         );
         add(counts, &chunk, landed);
+        progress(store, run_id, *counts).await;
         chunks += 1;
     }
     Ok((chunks, replayed))
+}
+
+/// Shows the run's counts so far in the run history. Best effort: a run does not fail because
+/// its progress could not be shown.
+async fn progress(store: &dyn MetaStore, run_id: i64, counts: RunCounts) {
+    if let Err(e) = store
+        .update_ingest_run(run_id, RunStatus::Running, counts, None)
+        .await
+    {
+        tracing::warn!(run_id, error = %e, "could not record a run's progress");
+    }
 }
 
 fn internal(table: &str, e: impl std::fmt::Display) -> IngestError {
