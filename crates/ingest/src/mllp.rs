@@ -327,8 +327,8 @@ async fn receive(shared: &Shared, bytes: &[u8], peer: &str) -> String {
             }];
             // An AA whose MSA-3 says why nothing new was stored; no ERR segment for a success.
             let mut ack = render_ack(message, AckCode::AA, &note, &ack_id(shared), &hl7_now());
-            if let Some(err) = ack.find("ERR|") {
-                ack.truncate(err);
+            if let Some(err) = ack.find("\rERR") {
+                ack.truncate(err + 1);
             }
             return ack;
         }
