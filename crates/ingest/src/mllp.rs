@@ -181,7 +181,6 @@ impl MllpChannel {
         let (landed_tx, landed) = watch::channel(checkpoint);
         let lander = tokio::spawn(land_loop(
             lander,
-            store,
             run.id,
             checkpoint,
             replay_until,
@@ -205,11 +204,6 @@ impl MllpChannel {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
-    }
-
-    /// The journal offset landed in the lake so far; changes after each batch.
-    pub fn landed(&self) -> watch::Receiver<u64> {
-        self.landed.clone()
     }
 
     /// Waits until everything acknowledged so far is in the lake.
@@ -273,6 +267,13 @@ async fn connection(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>
                 return;
             }
         }
+    }
+    if deframer.discarded > 0 {
+        tracing::warn!(
+            peer = %peer_text,
+            bytes = deframer.discarded,
+            "bytes outside MLLP frames were dropped"
+        );
     }
     if let Some(partial) = deframer.unfinished().filter(|p| !p.is_empty()) {
         let record = Received {
@@ -400,7 +401,6 @@ async fn oversized(shared: &Shared, head: &[u8], len: usize, peer: &str) -> Stri
 #[allow(clippy::too_many_arguments)]
 async fn land_loop(
     mut lander: Lander,
-    store: Arc<dyn MetaStore>,
     run_id: i64,
     checkpoint: u64,
     replay_until: Option<u64>,
@@ -413,6 +413,7 @@ async fn land_loop(
     let mut stopping = false;
     let mut backoff = Duration::from_millis(500);
     let mut last_error: Option<String> = None;
+    let store = lander.store.clone();
     loop {
         // A batch that reached the raw zone before a crash is landed again with its bounds.
         let until = match replay_until {

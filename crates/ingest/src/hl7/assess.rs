@@ -84,7 +84,6 @@ impl Verdict {
 pub struct Intake {
     pub institution: String,
     pub records: Vec<CompiledRecord>,
-    stored_only: Vec<String>,
 }
 
 /// Cancellations are stored in the raw zone; no record is mapped from them.
@@ -128,13 +127,11 @@ impl Intake {
         Self {
             institution: institution.to_owned(),
             records,
-            stored_only: STORED_ONLY.map(String::from).to_vec(),
         }
     }
 
     fn supports(&self, kind: &str) -> bool {
-        self.stored_only.iter().any(|k| k == kind)
-            || self.records.iter().any(|r| r.applies_to(kind))
+        STORED_ONLY.contains(&kind) || self.records.iter().any(|r| r.applies_to(kind))
     }
 
     /// The message's text, decoded by the character set its MSH-18 declares.

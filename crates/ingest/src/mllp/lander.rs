@@ -222,44 +222,54 @@ impl Lander {
             self.landings.iter().map(|_| Default::default()).collect();
         let mut refused = Vec::new();
         for (offset, header, bytes) in &decoded {
-            let text = String::from_utf8_lossy(bytes).into_owned();
-            let position = offset.to_string();
-            if header.ack != Some(AckCode::AA) {
-                refused.extend(header.errors.iter().map(|e| Quarantined {
-                    position: position.clone(),
-                    rejection: Rejection {
-                        field: e.location.clone(),
-                        value: None,
-                        reason: e.text.clone(),
-                    },
-                    record: text.clone(),
-                }));
-                continue;
-            }
-            // The records mapped at receipt; after a restart, mapped again from the bytes (the
-            // same mapping gives the same records).
-            if let Some(records) = self.mapped.take(&header.facility, &header.control_id) {
-                for (i, rows) in records {
-                    per_record[i].0.extend(rows);
+            // Why the message is refused, per problem: (location, reason).
+            let problems: Vec<(String, String)> = if header.ack != Some(AckCode::AA) {
+                header
+                    .errors
+                    .iter()
+                    .map(|e| (e.location.clone(), e.text.clone()))
+                    .collect()
+            } else {
+                // The records mapped at receipt; after a restart, mapped again from the bytes
+                // (the same mapping gives the same records).
+                let records = match self.mapped.take(&header.facility, &header.control_id) {
+                    Some(records) => Ok(records),
+                    None => {
+                        let a = self.intake.assess(bytes);
+                        if a.code == AckCode::AA {
+                            Ok(a.records)
+                        } else {
+                            Err(a.errors)
+                        }
+                    }
+                };
+                match records {
+                    Ok(records) => {
+                        for (i, rows) in records {
+                            per_record[i].0.extend(rows);
+                        }
+                        continue;
+                    }
+                    Err(errors) => errors
+                        .into_iter()
+                        .map(|e| {
+                            let why =
+                                format!("{} (the channel's mapping changed after the ACK)", e.text);
+                            (e.location, why)
+                        })
+                        .collect(),
                 }
-                continue;
-            }
-            let assessment = self.intake.assess(bytes);
-            if assessment.code != AckCode::AA {
-                refused.extend(assessment.errors.into_iter().map(|e| Quarantined {
-                    position: position.clone(),
-                    rejection: Rejection {
-                        field: e.location,
-                        value: None,
-                        reason: format!("{} (the channel's mapping changed after the ACK)", e.text),
-                    },
-                    record: text.clone(),
-                }));
-                continue;
-            }
-            for (i, rows) in assessment.records {
-                per_record[i].0.extend(rows);
-            }
+            };
+            let text = String::from_utf8_lossy(bytes);
+            refused.extend(problems.into_iter().map(|(field, reason)| Quarantined {
+                position: offset.to_string(),
+                rejection: Rejection {
+                    field,
+                    value: None,
+                    reason,
+                },
+                record: text.clone().into_owned(),
+            }));
         }
         let mut landed = Landed::default();
         // One landing per record, built in the same order.

@@ -70,7 +70,6 @@ enum Reader {
 /// A data file opened for reading.
 pub struct FileSource {
     path: PathBuf,
-    format: FileFormat,
     encoding: &'static Encoding,
     columns: Vec<String>,
     reader: Reader,
@@ -84,7 +83,6 @@ impl std::fmt::Debug for FileSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FileSource")
             .field("path", &self.path)
-            .field("format", &self.format)
             .field("encoding", &self.encoding.name())
             .finish_non_exhaustive()
     }
@@ -148,17 +146,12 @@ impl FileSource {
         }
         Ok(Self {
             path: path.to_owned(),
-            format,
             encoding,
             columns,
             reader,
             read: 0,
             pending: Vec::new(),
         })
-    }
-
-    pub fn format(&self) -> FileFormat {
-        self.format
     }
 
     /// The detected text encoding (`UTF-8` or `gb18030`).
