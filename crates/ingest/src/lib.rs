@@ -4,7 +4,9 @@
 
 pub mod batch;
 mod error;
+pub mod fhir;
 pub mod hl7;
+pub mod inbox;
 pub mod journal;
 pub mod land;
 pub mod mapping;

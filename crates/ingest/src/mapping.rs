@@ -35,6 +35,50 @@ pub struct TableMapping {
     pub fields: Vec<FieldMapping>,
 }
 
+impl TableMapping {
+    /// The source columns the fields and an optional row condition read, each once in the order
+    /// first used, with the condition compiled against them: for sources whose "columns" are
+    /// paths into a message or a resource.
+    pub fn columns_read(
+        &self,
+        when: Option<&str>,
+    ) -> Result<(Vec<String>, Option<Condition>), IngestError> {
+        let invalid = |reason: String| IngestError::InvalidMapping {
+            table: self.source_table.clone(),
+            reason,
+        };
+        let mut columns: Vec<String> = Vec::new();
+        let mut add = |names: Vec<String>| {
+            for n in names {
+                if !columns.contains(&n) {
+                    columns.push(n);
+                }
+            }
+        };
+        for f in &self.fields {
+            add(f.source.iter().cloned().collect());
+            if let Some(e) = &f.expression {
+                add(Expression::columns(e).map_err(|e| invalid(format!("`{}`: {e}", f.target)))?);
+            }
+        }
+        if let Some(w) = when {
+            add(Condition::columns(w).map_err(|e| invalid(format!("condition: {e}")))?);
+        }
+        let condition = when
+            .map(|w| {
+                Condition::parse(w, |name| {
+                    columns
+                        .iter()
+                        .position(|c| c == name)
+                        .ok_or_else(|| format!("no column `{name}`"))
+                })
+                .map_err(|e| invalid(format!("condition: {e}")))
+            })
+            .transpose()?;
+        Ok((columns, condition))
+    }
+}
+
 fn default_offset() -> i32 {
     DEFAULT_UTC_OFFSET_MINUTES
 }
@@ -214,6 +258,14 @@ impl CompiledMapping {
                 Ok(value)
             })
             .collect()
+    }
+
+    /// The source column a standard field is read from directly, when it is.
+    pub fn column_of(&self, field: &str) -> Option<usize> {
+        match self.plan.iter().find(|p| p.name == field)?.input {
+            Input::Column(i) => Some(i),
+            _ => None,
+        }
     }
 
     /// The event time of a mapped row: its update time when the dataset has one.

@@ -4,22 +4,22 @@
 //! control id, within the window) are acknowledged again but stored once.
 
 pub mod client;
-mod lander;
 mod seen;
-mod stored;
 
 pub use hdos_hl7::{Deframer, Frame, wrap};
-pub use lander::MESSAGES;
+
+/// The `source_table` of a channel's messages in checkpoints, runs and quarantine.
+pub const MESSAGES: &str = "messages";
 
 use crate::{
     IngestError,
     hl7::{AckCode, AckError, ErrorCondition, Intake, MessageMappings, compile, render_ack},
+    inbox::{Lander, MappedAtReceipt, Received, land_loop},
     journal::{self, Journal},
 };
 use hdos_core::standard::Standard;
 use hdos_lake::Lake;
-use hdos_store::{MetaStore, RunCounts, RunStatus};
-use lander::{Lander, MappedAtReceipt};
+use hdos_store::{MetaStore, RunCounts};
 use seen::Seen;
 use std::{
     net::SocketAddr,
@@ -30,7 +30,6 @@ use std::{
     },
     time::Duration,
 };
-use stored::Received;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpStream},
@@ -133,6 +132,7 @@ impl MllpChannel {
             store.clone(),
             intake.clone(),
             &config.channel,
+            MESSAGES,
             config.journal_dir.clone(),
         )?;
         lander.prepare().await?;
@@ -396,79 +396,4 @@ async fn oversized(shared: &Shared, head: &[u8], len: usize, peer: &str) -> Stri
         &ack_id(shared),
         &hl7_now(),
     )
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn land_loop(
-    mut lander: Lander,
-    run_id: i64,
-    checkpoint: u64,
-    replay_until: Option<u64>,
-    mut durable: watch::Receiver<u64>,
-    landed_tx: watch::Sender<u64>,
-    mut stop: watch::Receiver<bool>,
-    linger: Duration,
-) -> Result<RunCounts, IngestError> {
-    let mut landed = checkpoint;
-    let mut stopping = false;
-    let mut backoff = Duration::from_millis(500);
-    let mut last_error: Option<String> = None;
-    let store = lander.store.clone();
-    loop {
-        // A batch that reached the raw zone before a crash is landed again with its bounds.
-        let until = match replay_until {
-            Some(r) if landed < r => r,
-            _ => *durable.borrow(),
-        };
-        if landed < until {
-            match lander.land_batch(landed, until).await {
-                Ok(next) => {
-                    landed = next;
-                    landed_tx.send_replace(landed);
-                    backoff = Duration::from_millis(500);
-                    last_error = None;
-                    let _ = store
-                        .update_ingest_run(run_id, RunStatus::Running, lander.counts, None)
-                        .await;
-                    continue;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, retry_in = ?backoff, "landing messages failed; retrying");
-                    let text = e.to_string();
-                    let _ = store
-                        .update_ingest_run(run_id, RunStatus::Running, lander.counts, Some(&text))
-                        .await;
-                    last_error = Some(text);
-                    if stopping {
-                        break;
-                    }
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(30));
-                    continue;
-                }
-            }
-        }
-        if stopping {
-            break;
-        }
-        tokio::select! {
-            changed = durable.changed() => {
-                if changed.is_err() {
-                    stopping = true;
-                } else {
-                    tokio::time::sleep(linger).await;
-                }
-            }
-            _ = stop.changed() => stopping = true,
-        }
-    }
-    let status = if last_error.is_some() {
-        RunStatus::Failed
-    } else {
-        RunStatus::Succeeded
-    };
-    store
-        .update_ingest_run(run_id, status, lander.counts, last_error.as_deref())
-        .await?;
-    Ok(lander.counts)
 }

@@ -122,6 +122,36 @@ fn declared_encoding(bytes: &[u8]) -> Result<&'static Encoding, String> {
     }
 }
 
+impl crate::inbox::Reader for Intake {
+    fn institution(&self) -> &str {
+        &self.institution
+    }
+
+    fn targets(&self) -> Vec<crate::inbox::Target<'_>> {
+        self.records
+            .iter()
+            .map(|r| crate::inbox::Target {
+                name: &r.name,
+                columns: r.columns(),
+                mapping: &r.mapping,
+            })
+            .collect()
+    }
+
+    fn remap(&self, bytes: &[u8]) -> Result<MappedRecords, Vec<AckError>> {
+        let a = self.assess(bytes);
+        if a.code == AckCode::AA {
+            Ok(a.records)
+        } else {
+            Err(a.errors)
+        }
+    }
+
+    fn text(&self, bytes: &[u8]) -> Option<String> {
+        self.decode(bytes)
+    }
+}
+
 impl Intake {
     pub fn new(institution: &str, records: Vec<CompiledRecord>) -> Self {
         Self {
@@ -257,21 +287,8 @@ impl Intake {
                     match record.mapping.apply(&row, &self.institution) {
                         Ok(values) => rows.push(values),
                         Err(r) => {
-                            let condition = if r.reason.contains("required") {
-                                C::RequiredFieldMissing
-                            } else if r.reason.contains("code table") {
-                                C::TableValueNotFound
-                            } else {
-                                C::DataTypeError
-                            };
-                            let shown = r.value.map(|v| format!(" (`{v}`)")).unwrap_or_default();
-                            let location = format!("{}.{}", record.name, r.field);
-                            verdict.fail(
-                                AE,
-                                condition,
-                                &location,
-                                format!("{location}{shown}: {}", r.reason),
-                            );
+                            let e = crate::inbox::rejection_error(&record.name, r);
+                            verdict.fail(AE, e.condition, &e.location, e.text);
                         }
                     }
                 }

@@ -5,7 +5,7 @@
 
 use crate::{
     IngestError,
-    mapping::{CompiledMapping, Condition, Expression, TableMapping},
+    mapping::{CompiledMapping, Condition, TableMapping},
 };
 use hdos_core::standard::Standard;
 use hdos_hl7::{FieldPath, Message};
@@ -64,40 +64,11 @@ impl CompiledRecord {
             table: m.source_table.clone(),
             reason,
         };
-        let mut columns: Vec<String> = Vec::new();
-        let mut add = |names: Vec<String>| {
-            for n in names {
-                if !columns.contains(&n) {
-                    columns.push(n);
-                }
-            }
-        };
-        for f in &m.fields {
-            add(f.source.iter().cloned().collect());
-            if let Some(e) = &f.expression {
-                add(Expression::columns(e).map_err(|e| invalid(format!("`{}`: {e}", f.target)))?);
-            }
-        }
-        if let Some(w) = &record.when {
-            add(Condition::columns(w).map_err(|e| invalid(format!("condition: {e}")))?);
-        }
+        let (columns, when) = m.columns_read(record.when.as_deref())?;
         let paths = columns
             .iter()
             .map(|c| FieldPath::parse(c).map_err(&invalid))
             .collect::<Result<Vec<_>, _>>()?;
-        let when = record
-            .when
-            .as_deref()
-            .map(|w| {
-                Condition::parse(w, |name| {
-                    columns
-                        .iter()
-                        .position(|c| c == name)
-                        .ok_or_else(|| format!("no column `{name}`"))
-                })
-                .map_err(|e| invalid(format!("condition: {e}")))
-            })
-            .transpose()?;
         let dataset = standard
             .dataset(&m.dataset)
             .ok_or_else(|| IngestError::UnknownDataset(m.dataset.clone()))?;

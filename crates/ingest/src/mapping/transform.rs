@@ -27,6 +27,9 @@ pub enum Transform {
     Divide { by: u64 },
     /// A fixed value, whatever the source holds.
     Constant { value: String },
+    /// A FHIR reference (`Patient/123`, or an absolute URL ending so) to a resource of the
+    /// given type: its id. A reference to another type, or one never resolved, rejects the row.
+    Reference { resource: String },
 }
 
 /// A value between transforms.
@@ -50,6 +53,9 @@ pub enum TimeFormat {
     EpochMillis,
     /// HL7 v2 DTM: `YYYY[MM[DD[HH[MM[SS[.S…]]]]]][+/-ZZZZ]`; with an offset it is read as UTC.
     Hl7,
+    /// FHIR date, dateTime and instant: `YYYY-MM-DD`, or a time with seconds and a zone
+    /// (`2026-03-01T08:30:05+08:00`), read as UTC. Partial dates are refused as too imprecise.
+    Fhir,
 }
 
 impl TimeFormat {
@@ -69,6 +75,7 @@ impl TimeFormat {
             "epoch_s" => Ok(Self::EpochSeconds),
             "epoch_ms" => Ok(Self::EpochMillis),
             "hl7" => Ok(Self::Hl7),
+            "fhir" => Ok(Self::Fhir),
             p if p.contains('%') => {
                 let time = ["%H", "%M", "%S", "%T", "%R"].iter().any(|t| p.contains(t));
                 pattern(p, time)
@@ -99,8 +106,53 @@ impl TimeFormat {
                     .ok_or_else(bad)
             }
             Self::Hl7 => read_dtm(text).ok_or_else(bad),
+            Self::Fhir => read_fhir(text),
         }
     }
+}
+
+/// Reads a FHIR date or dateTime.
+fn read_fhir(text: &str) -> Result<Staged, String> {
+    if text.contains('T') {
+        return DateTime::parse_from_rfc3339(text)
+            .map(|t| Staged::Utc(t.timestamp_micros()))
+            .map_err(|_| {
+                format!("`{text}` is not a FHIR dateTime with seconds and a time zone")
+            });
+    }
+    if text.len() < 10 && (text.len() == 4 || text.len() == 7) {
+        return Err(format!(
+            "`{text}` is a partial date; the standard needs the day"
+        ));
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map(Staged::Date)
+        .map_err(|_| format!("`{text}` is not a FHIR date (YYYY-MM-DD)"))
+}
+
+/// The id a FHIR reference names, when it names a resource of type `resource`.
+fn reference_id(text: &str, resource: &str) -> Result<String, String> {
+    if text.starts_with("urn:") {
+        return Err(format!("`{text}` does not name a {resource} this request holds"));
+    }
+    let mut parts = text.trim_end_matches('/').rsplit('/');
+    // `Type/id`, possibly after a base URL or before `_history/n`.
+    let (id, kind) = match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(_), Some("_history"), Some(id), Some(kind)) => (id, kind),
+        (Some(id), Some(kind), _, _) => (id, kind),
+        _ => {
+            return Err(format!(
+                "`{text}` is not a reference of the form {resource}/id"
+            ));
+        }
+    };
+    if kind != resource {
+        return Err(format!("`{text}` refers to a {kind}, not a {resource}"));
+    }
+    if id.is_empty() {
+        return Err(format!("`{text}` names no {resource} id"));
+    }
+    Ok(id.to_owned())
 }
 
 /// Reads an HL7 DTM. Precision below a day gives a date; an offset gives UTC.
@@ -185,6 +237,7 @@ impl Transform {
                 }
             }
             Self::Divide { by } => Staged::Text(divide(text, *by)?),
+            Self::Reference { resource } => Staged::Text(reference_id(text, resource)?),
             Self::Constant { .. } => v,
         })
     }
@@ -316,6 +369,38 @@ mod tests {
                 .contains("`X`")
         );
         assert_eq!(run(&[codes], None), Ok(Staged::Null));
+    }
+
+    #[test]
+    fn fhir_times_need_a_day_and_a_zone() {
+        let fhir = |t: &str| TimeFormat::Fhir.read(t);
+        assert_eq!(
+            fhir("2026-03-01T08:30:05+08:00"),
+            Ok(Staged::Utc(1_772_325_005_000_000))
+        );
+        assert_eq!(
+            fhir("2026-03-01T00:30:05.000Z"),
+            Ok(Staged::Utc(1_772_325_005_000_000))
+        );
+        assert_eq!(
+            fhir("2026-03-01"),
+            Ok(Staged::Date(NaiveDate::from_ymd_opt(2026, 3, 1).unwrap()))
+        );
+        assert!(fhir("1980").unwrap_err().contains("partial"));
+        assert!(fhir("2026-03-01T08:30:05").unwrap_err().contains("time zone"));
+        assert!(fhir("2026-02-30").is_err());
+    }
+
+    #[test]
+    fn references_give_the_id_of_the_named_type() {
+        assert_eq!(reference_id("Patient/p-1", "Patient"), Ok("p-1".into()));
+        assert_eq!(
+            reference_id("https://his.example/fhir/Patient/7/_history/2", "Patient"),
+            Ok("7".into())
+        );
+        assert!(reference_id("Encounter/1", "Patient").unwrap_err().contains("Encounter"));
+        assert!(reference_id("urn:uuid:1f0e/Patient", "Patient").is_err());
+        assert!(reference_id("p1", "Patient").is_err());
     }
 
     #[test]

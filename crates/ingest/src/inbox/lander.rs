@@ -1,13 +1,13 @@
 //! Moving a channel's journal into the lake, batch by batch: every message as received into
-//! `raw/<channel>/messages`, the records of accepted messages MERGEd into the std zone, refused
-//! messages into `quarantine/messages` with each reason. A batch's commits carry the journal
+//! `raw/<channel>/<table>`, the records of accepted messages MERGEd into the std zone, refused
+//! messages into `quarantine/<table>` with each reason. A batch's commits carry the journal
 //! offset it ends at, so a batch repeated after a crash is never written twice; the checkpoint
 //! follows the commits, and journal segments before it are released.
 
-use super::stored::Received;
+use super::{Reader, stored::Received};
 use crate::{
     IngestError,
-    hl7::{AckCode, Intake, MappedRecords},
+    hl7::{AckCode, MappedRecords},
     journal,
     land::{
         Landed, Quarantined, StdLanding, int64s, quarantine_batch, quarantine_schema, texts,
@@ -26,14 +26,13 @@ use hdos_lake::{
 use hdos_store::{MetaStore, RunCounts};
 use std::{collections::HashMap, path::PathBuf, sync::Arc};
 
-/// The `source_table` of a channel's messages in checkpoints, runs and quarantine.
-pub const MESSAGES: &str = "messages";
-
-pub(crate) struct Lander {
+pub(crate) struct Lander<R> {
     pub lake: Lake,
     pub store: Arc<dyn MetaStore>,
-    pub intake: Arc<Intake>,
+    pub intake: Arc<R>,
     pub channel: String,
+    /// The `source_table` of the channel's messages in checkpoints, runs and quarantine.
+    pub table: &'static str,
     pub journal_dir: PathBuf,
     pub raw: TableName,
     pub quarantine: TableName,
@@ -88,32 +87,28 @@ fn raw_schema() -> SchemaRef {
     ]))
 }
 
-impl Lander {
+impl<R: Reader> Lander<R> {
     pub fn new(
         lake: Lake,
         store: Arc<dyn MetaStore>,
-        intake: Arc<Intake>,
+        intake: Arc<R>,
         channel: &str,
+        table: &'static str,
         journal_dir: PathBuf,
     ) -> Result<Self, IngestError> {
         let landings = intake
-            .records
+            .targets()
             .iter()
-            .map(|r| {
-                StdLanding::new(
-                    channel,
-                    &r.name,
-                    &intake.institution,
-                    r.columns(),
-                    &r.mapping,
-                )
+            .map(|t| {
+                StdLanding::new(channel, t.name, intake.institution(), t.columns, t.mapping)
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
-            raw: TableName::new(&format!("raw/{}/{MESSAGES}", crate::land::slug(channel)))?,
-            quarantine: TableName::new("quarantine/messages")?,
-            app_id: format!("hdos-ingest:{channel}:{MESSAGES}"),
+            raw: TableName::new(&format!("raw/{}/{table}", crate::land::slug(channel)))?,
+            quarantine: TableName::new(&format!("quarantine/{table}"))?,
+            app_id: format!("hdos-ingest:{channel}:{table}"),
             channel: channel.to_owned(),
+            table,
             journal_dir,
             lake,
             store,
@@ -142,7 +137,7 @@ impl Lander {
     pub async fn resume_points(&self) -> Result<(u64, Option<u64>), IngestError> {
         let checkpoint = self
             .store
-            .ingest_checkpoint(&self.channel, MESSAGES)
+            .ingest_checkpoint(&self.channel, self.table)
             .await?
             .map_or(0, |c| c.seq.max(0) as u64);
         let raw = self
@@ -234,14 +229,7 @@ impl Lander {
                 // (the same mapping gives the same records).
                 let records = match self.mapped.take(&header.facility, &header.control_id) {
                     Some(records) => Ok(records),
-                    None => {
-                        let a = self.intake.assess(bytes);
-                        if a.code == AckCode::AA {
-                            Ok(a.records)
-                        } else {
-                            Err(a.errors)
-                        }
-                    }
+                    None => self.intake.remap(bytes),
                 };
                 match records {
                     Ok(records) => {
@@ -273,10 +261,11 @@ impl Lander {
         }
         let mut landed = Landed::default();
         // One landing per record, built in the same order.
-        let records = self.landings.iter().zip(&self.intake.records);
-        for ((landing, record), (mapped, rejected)) in records.zip(per_record) {
+        let targets = self.intake.targets();
+        let records = self.landings.iter().zip(&targets);
+        for ((landing, target), (mapped, rejected)) in records.zip(per_record) {
             let l = landing
-                .land(&self.lake, &record.mapping, seq, mapped, rejected, now)
+                .land(&self.lake, target.mapping, seq, mapped, rejected, now)
                 .await?;
             landed.written += l.written;
             landed.quarantined += l.quarantined;
@@ -284,9 +273,9 @@ impl Lander {
         if !refused.is_empty() {
             landed.quarantined += refused.len() as u64;
             let batch = quarantine_batch(
-                &self.intake.institution,
+                self.intake.institution(),
                 &self.channel,
-                MESSAGES,
+                self.table,
                 seq,
                 &refused,
                 now,
@@ -296,7 +285,7 @@ impl Lander {
                 .await?;
         }
         self.store
-            .save_ingest_checkpoint(&self.channel, MESSAGES, seq, None)
+            .save_ingest_checkpoint(&self.channel, self.table, seq, None)
             .await?;
         self.counts.rows_read += decoded.len() as i64;
         self.counts.rows_written += landed.written as i64;
@@ -322,7 +311,7 @@ impl Lander {
         for (_, h, bytes) in decoded {
             // The assessment decoded by MSH-18; text that is not UTF-8 is kept as bytes too.
             let decoded_text = match h.ack {
-                Some(_) => self.intake.decode(bytes),
+                Some(_) => self.intake.text(bytes),
                 None => None,
             };
             match decoded_text.or_else(|| text_of(bytes)) {
