@@ -128,7 +128,12 @@ impl FhirChannel {
     }
 
     /// Assesses a request, stores every entry (refused ones for quarantine), then answers.
-    pub async fn receive(&self, interaction: &Interaction, body: &[u8], peer: &str) -> FhirResponse {
+    pub async fn receive(
+        &self,
+        interaction: &Interaction,
+        body: &[u8],
+        peer: &str,
+    ) -> FhirResponse {
         let now = chrono::Utc::now();
         let stamp = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let assessed = self.intake.assess(interaction, body, &stamp);

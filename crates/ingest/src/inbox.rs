@@ -5,8 +5,8 @@
 mod lander;
 mod stored;
 
-pub use lander::MappedAtReceipt;
 pub(crate) use lander::Lander;
+pub use lander::MappedAtReceipt;
 pub use stored::Received;
 
 use crate::{
@@ -70,7 +70,6 @@ pub(crate) async fn land_loop<R: Reader>(
     mut stop: watch::Receiver<bool>,
     linger: Duration,
 ) -> Result<RunCounts, IngestError> {
-
     let mut landed = checkpoint;
     let mut stopping = false;
     let mut backoff = Duration::from_millis(500);

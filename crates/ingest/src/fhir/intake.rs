@@ -119,7 +119,9 @@ fn resolve_references(v: &mut Value, targets: &HashMap<String, String>) {
                 }
             }
         }
-        Value::Array(items) => items.iter_mut().for_each(|i| resolve_references(i, targets)),
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|i| resolve_references(i, targets)),
         _ => {}
     }
 }
@@ -218,8 +220,8 @@ impl FhirIntake {
         for e in &entries {
             let r = e.get("resource");
             let kind = text_of(r.and_then(|r| r.get("resourceType")));
-            let id = text_of(r.and_then(|r| r.get("id")))
-                .or_else(|| entry_url_id(e).map(|(_, id)| id));
+            let id =
+                text_of(r.and_then(|r| r.get("id"))).or_else(|| entry_url_id(e).map(|(_, id)| id));
             if let (Some(full), Some(kind), Some(id)) = (text_of(e.get("fullUrl")), kind, id) {
                 targets.insert(full.to_owned(), format!("{kind}/{id}"));
             }
@@ -254,7 +256,9 @@ impl FhirIntake {
                 continue;
             };
             let url = entry_url_id(&e);
-            let declared = text_of(resource.get("resourceType")).unwrap_or("").to_owned();
+            let declared = text_of(resource.get("resourceType"))
+                .unwrap_or("")
+                .to_owned();
             let url_type = url.map(|(t, _)| t).unwrap_or(&declared).to_owned();
             let url_id = url.map(|(_, id)| id.to_owned());
             if let Err(reason) = check_envelope(&mut resource, &url_type, url_id.as_deref()) {
@@ -275,9 +279,7 @@ impl FhirIntake {
                 e.errors.push(AckError {
                     condition: ErrorCondition::ApplicationInternalError,
                     location: String::new(),
-                    text: format!(
-                        "not stored: the transaction failed at Bundle.entry[{failed}]"
-                    ),
+                    text: format!("not stored: the transaction failed at Bundle.entry[{failed}]"),
                 });
             }
         }
@@ -289,7 +291,9 @@ impl FhirIntake {
 
     /// Checks and maps one resource whose envelope is sound.
     fn entry(&self, index: Option<usize>, mut resource: Value, method: Method, now: &str) -> Entry {
-        let resource_type = text_of(resource.get("resourceType")).unwrap_or("").to_owned();
+        let resource_type = text_of(resource.get("resourceType"))
+            .unwrap_or("")
+            .to_owned();
         let id = text_of(resource.get("id")).map(str::to_owned);
         let meta = resource
             .as_object_mut()
@@ -338,7 +342,9 @@ impl FhirIntake {
                 return Err(vec![AckError {
                     condition: ErrorCondition::DataTypeError,
                     location: format!("{kind}.id"),
-                    text: format!("{kind}.id `{id}` is not a FHIR id (1–64 letters, digits, - and .)"),
+                    text: format!(
+                        "{kind}.id `{id}` is not a FHIR id (1–64 letters, digits, - and .)"
+                    ),
                 }]);
             }
             None => {
@@ -363,7 +369,13 @@ impl FhirIntake {
             match record.mapping.apply(&row, &self.institution) {
                 Ok(values) => records.push((i, vec![values])),
                 Err(r) => {
-                    let column = record.mapping.column_of(&r.field);
+                    // The element the refused value came from: the field's column, or for an
+                    // expression the column that holds the value.
+                    let column = record.mapping.column_of(&r.field).or_else(|| {
+                        r.value
+                            .as_ref()
+                            .and_then(|v| row.iter().position(|c| c.as_ref() == Some(v)))
+                    });
                     let mut e = rejection_error(&record.name, r);
                     if let Some(c) = column {
                         e.location = format!("{kind}.{}", record.columns()[c]);

@@ -48,7 +48,11 @@ impl<'a> Parser<'a> {
     }
 
     fn error(&self, what: &str) -> String {
-        format!("FHIRPath `{}`: {what} at character {}", self.text, self.at + 1)
+        format!(
+            "FHIRPath `{}`: {what} at character {}",
+            self.text,
+            self.at + 1
+        )
     }
 
     fn ident(&mut self) -> Result<&'a str, String> {
@@ -108,7 +112,9 @@ impl<'a> Parser<'a> {
             while self.eat("[") {
                 self.skip_space();
                 let rest = self.rest();
-                let len = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+                let len = rest
+                    .find(|c: char| !c.is_ascii_digit())
+                    .unwrap_or(rest.len());
                 let index = rest[..len]
                     .parse()
                     .map_err(|_| self.error("expected an index"))?;
@@ -228,7 +234,14 @@ mod tests {
 
     #[test]
     fn bad_paths_are_named() {
-        for bad in ["", "a.", "a[x]", "where(a = 1)", "a.where(b 'c')", "a.where(b = 'c'"] {
+        for bad in [
+            "",
+            "a.",
+            "a[x]",
+            "where(a = 1)",
+            "a.where(b 'c')",
+            "a.where(b = 'c'",
+        ] {
             let e = FhirPath::parse(bad).unwrap_err();
             assert!(e.contains("FHIRPath"), "{bad}: {e}");
         }

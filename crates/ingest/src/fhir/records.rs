@@ -121,9 +121,18 @@ mod tests {
     #[test]
     fn the_builtin_mappings_compile_against_the_standard() {
         let standard = Standard::builtin().unwrap();
-        let records = ResourceMappings::builtin().unwrap().compile(&standard).unwrap();
+        let records = ResourceMappings::builtin()
+            .unwrap()
+            .compile(&standard)
+            .unwrap();
         let types: Vec<&str> = records.iter().map(|r| r.resource.as_str()).collect();
-        for t in ["Patient", "Encounter", "Condition", "Observation", "MedicationRequest"] {
+        for t in [
+            "Patient",
+            "Encounter",
+            "Condition",
+            "Observation",
+            "MedicationRequest",
+        ] {
             assert!(types.contains(&t), "{t}");
         }
     }

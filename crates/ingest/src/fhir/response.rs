@@ -30,7 +30,8 @@ fn issue_code(condition: ErrorCondition) -> &'static str {
     }
 }
 
-/// An OperationOutcome with one issue per problem; `prefix` places paths inside a Bundle.
+/// An OperationOutcome with one issue per problem; a problem of a Bundle entry (its index
+/// given) is placed at `Bundle.entry[i].resource`.
 pub fn outcome(errors: &[(Option<usize>, &AckError)]) -> Value {
     let issues: Vec<Value> = errors
         .iter()

@@ -99,9 +99,7 @@ impl<R: Reader> Lander<R> {
         let landings = intake
             .targets()
             .iter()
-            .map(|t| {
-                StdLanding::new(channel, t.name, intake.institution(), t.columns, t.mapping)
-            })
+            .map(|t| StdLanding::new(channel, t.name, intake.institution(), t.columns, t.mapping))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             raw: TableName::new(&format!("raw/{}/{table}", crate::land::slug(channel)))?,

@@ -116,9 +116,7 @@ fn read_fhir(text: &str) -> Result<Staged, String> {
     if text.contains('T') {
         return DateTime::parse_from_rfc3339(text)
             .map(|t| Staged::Utc(t.timestamp_micros()))
-            .map_err(|_| {
-                format!("`{text}` is not a FHIR dateTime with seconds and a time zone")
-            });
+            .map_err(|_| format!("`{text}` is not a FHIR dateTime with seconds and a time zone"));
     }
     if text.len() < 10 && (text.len() == 4 || text.len() == 7) {
         return Err(format!(
@@ -133,7 +131,9 @@ fn read_fhir(text: &str) -> Result<Staged, String> {
 /// The id a FHIR reference names, when it names a resource of type `resource`.
 fn reference_id(text: &str, resource: &str) -> Result<String, String> {
     if text.starts_with("urn:") {
-        return Err(format!("`{text}` does not name a {resource} this request holds"));
+        return Err(format!(
+            "`{text}` does not name a {resource} this request holds"
+        ));
     }
     let mut parts = text.trim_end_matches('/').rsplit('/');
     // `Type/id`, possibly after a base URL or before `_history/n`.
@@ -387,7 +387,11 @@ mod tests {
             Ok(Staged::Date(NaiveDate::from_ymd_opt(2026, 3, 1).unwrap()))
         );
         assert!(fhir("1980").unwrap_err().contains("partial"));
-        assert!(fhir("2026-03-01T08:30:05").unwrap_err().contains("time zone"));
+        assert!(
+            fhir("2026-03-01T08:30:05")
+                .unwrap_err()
+                .contains("time zone")
+        );
         assert!(fhir("2026-02-30").is_err());
     }
 
@@ -398,7 +402,11 @@ mod tests {
             reference_id("https://his.example/fhir/Patient/7/_history/2", "Patient"),
             Ok("7".into())
         );
-        assert!(reference_id("Encounter/1", "Patient").unwrap_err().contains("Encounter"));
+        assert!(
+            reference_id("Encounter/1", "Patient")
+                .unwrap_err()
+                .contains("Encounter")
+        );
         assert!(reference_id("urn:uuid:1f0e/Patient", "Patient").is_err());
         assert!(reference_id("p1", "Patient").is_err());
     }
