@@ -233,7 +233,9 @@ impl FhirHub {
         if let Some(c) = channels.get(institution) {
             return Ok(c.clone());
         }
-        let dir = self.journal_root.join(channel_name(institution));
+        let dir = self
+            .journal_root
+            .join(crate::land::slug(&channel_name(institution)));
         let channel = Arc::new(
             FhirChannel::start(
                 self.store.clone(),

@@ -11,6 +11,7 @@ use hdos_ingest::{
     hl7::AckCode,
     inbox::Received,
     journal::Journal,
+    land::slug,
 };
 use hdos_lake::Lake;
 use hdos_store::MetaStore;
@@ -288,7 +289,10 @@ async fn a_restart_lands_what_was_answered_but_not_landed() -> Result<()> {
     // What the channel writes before it answers, left in the journal by a process that died
     // before its lander ran.
     {
-        let journal_dir = dir.path().join("journal").join(channel_name(INSTITUTION));
+        let journal_dir = dir
+            .path()
+            .join("journal")
+            .join(slug(&channel_name(INSTITUTION)));
         let journal = Journal::open(&journal_dir)?;
         let record = Received {
             at: 0,

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod fhir;
 pub mod health;
 pub mod institutions;
 pub mod openapi;

@@ -27,6 +27,7 @@ use std::sync::Arc;
 
 const ADMIN: Policy = Policy::roles(&[Admin]);
 const AUDITOR: Policy = Policy::roles(&[Auditor]);
+const PROVIDER: Policy = Policy::roles(&[Provider]);
 
 /// Every route of the server with its policy. The router and the authorisation table are both
 /// made from this one list.
@@ -152,6 +153,16 @@ pub fn routes() -> Routes {
             Page,
             ui::admin::revoke_token,
         )
+        // FHIR R4 collection, by institutions' interface accounts.
+        .get(
+            "/fhir/r4/metadata",
+            Policy::AUTHENTICATED,
+            Api,
+            api::fhir::metadata,
+        )
+        .post("/fhir/r4", PROVIDER, Api, api::fhir::bundle)
+        .post("/fhir/r4/{resource}", PROVIDER, Api, api::fhir::create)
+        .put("/fhir/r4/{resource}/{id}", PROVIDER, Api, api::fhir::update)
         // Audit.
         .get("/api/v1/audit", AUDITOR, Api, api::audit::list)
         .get("/api/v1/audit/verify", AUDITOR, Api, api::audit::verify)

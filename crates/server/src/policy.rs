@@ -7,7 +7,7 @@ use axum::{
     Router,
     handler::Handler,
     http::Method,
-    routing::{MethodRouter, delete, get, post},
+    routing::{MethodRouter, delete, get, post, put},
 };
 use hdos_core::Role;
 use std::collections::HashMap;
@@ -135,6 +135,14 @@ impl Routes {
         T: 'static,
     {
         self.add(Method::POST, path, policy, surface, post(h))
+    }
+
+    pub fn put<H, T>(self, path: &'static str, policy: Policy, surface: Surface, h: H) -> Self
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        self.add(Method::PUT, path, policy, surface, put(h))
     }
 
     pub fn delete<H, T>(self, path: &'static str, policy: Policy, surface: Surface, h: H) -> Self

@@ -1,4 +1,5 @@
 use crate::{config::ServerConfig, metrics::Metrics};
+use hdos_ingest::fhir::FhirHub;
 use hdos_lake::Lake;
 use hdos_store::{MetaStore, NewAuditEntry, Outcome};
 use std::sync::Arc;
@@ -10,6 +11,8 @@ pub struct AppState {
     pub lake: Arc<Lake>,
     pub config: Arc<ServerConfig>,
     pub metrics: Arc<Metrics>,
+    /// The institutions' FHIR channels; without them the FHIR endpoints answer 503.
+    pub fhir: Option<Arc<FhirHub>>,
 }
 
 impl AppState {
@@ -19,7 +22,14 @@ impl AppState {
             lake,
             config: Arc::new(config),
             metrics: Arc::new(Metrics::new()),
+            fhir: None,
         }
+    }
+
+    /// Serves FHIR collection through `hub`.
+    pub fn with_fhir(mut self, hub: Arc<FhirHub>) -> Self {
+        self.fhir = Some(hub);
+        self
     }
 
     /// Records an action in the audit log. A failure to audit is logged loudly; the action's

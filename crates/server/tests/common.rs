@@ -68,7 +68,14 @@ impl TestApp {
                 })
                 .await?;
         }
-        let state = AppState::new(store, lake, config);
+        let hub = hdos_ingest::fhir::FhirHub::new(
+            store.clone(),
+            (*lake).clone(),
+            hdos_core::standard::Standard::builtin()?,
+            &hdos_ingest::fhir::ResourceMappings::builtin()?,
+            dir.path().join("journal"),
+        )?;
+        let state = AppState::new(store, lake, config).with_fhir(Arc::new(hub));
         Ok(Self {
             router: hdos_server::router(state.clone()),
             state,

@@ -4,5 +4,6 @@
 mod auth_flows;
 mod browser;
 mod common;
+mod fhir;
 mod matrix;
 mod pages;

@@ -45,7 +45,8 @@ async fn concrete_path(app: &TestApp, path: &str) -> Result<String> {
     };
     Ok(path
         .replace("{id}", &id.to_string())
-        .replace("{code}", "en"))
+        .replace("{code}", "en")
+        .replace("{resource}", "Patient"))
 }
 
 fn request(method: &Method, path: &str, surface: Surface, login: Option<&Login>) -> Request<Body> {

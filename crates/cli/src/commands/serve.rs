@@ -1,7 +1,9 @@
 use crate::{config::Config, wiring};
 use anyhow::{Context, Result};
+use hdos_core::standard::Standard;
+use hdos_ingest::fhir::{FhirHub, ResourceMappings};
 use hdos_server::AppState;
-use std::process::ExitCode;
+use std::{process::ExitCode, sync::Arc};
 
 /// Builds the application state from the configuration.
 pub async fn state(cfg: &Config) -> Result<AppState> {
@@ -9,7 +11,14 @@ pub async fn state(cfg: &Config) -> Result<AppState> {
     let lake = wiring::open_lake(cfg)?;
     // The master key is created on first start so later features can seal secrets with it.
     wiring::master_key(cfg)?;
-    Ok(AppState::new(store, lake, cfg.server.clone()))
+    let hub = FhirHub::new(
+        store.clone(),
+        (*lake).clone(),
+        Standard::builtin()?,
+        &ResourceMappings::builtin()?,
+        cfg.data_dir.join("journal"),
+    )?;
+    Ok(AppState::new(store, lake, cfg.server.clone()).with_fhir(Arc::new(hub)))
 }
 
 /// Serves until Ctrl-C or SIGTERM.
@@ -18,9 +27,13 @@ pub async fn run_server(state: AppState, listen: &str) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     tracing::info!(%listen, "serving");
-    hdos_server::serve(state, listener, shutdown())
-        .await
-        .context("server failed")
+    let fhir = state.fhir.clone();
+    let served = hdos_server::serve(state, listener, shutdown()).await;
+    // Resources already answered are landed before the process ends.
+    if let Some(hub) = fhir {
+        hub.stop().await;
+    }
+    served.context("server failed")
 }
 
 async fn shutdown() {
