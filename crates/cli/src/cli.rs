@@ -73,6 +73,9 @@ pub enum BenchName {
     /// HL7 v2 over MLLP on loopback: `--rows` messages from a generated region, sent over 1 and
     /// over 8 connections, each waiting for its ACK (stored before it is sent).
     Mllp,
+    /// FHIR R4 over HTTP on loopback: `--rows` transaction Bundles (one outpatient visit of five
+    /// resources each) posted by a provider's API token over 1 and over 8 connections.
+    Fhir,
 }
 
 #[derive(Debug, Args)]

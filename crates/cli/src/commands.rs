@@ -2,6 +2,7 @@
 
 mod admin;
 mod bench;
+mod bench_fhir;
 mod demo;
 mod hl7;
 mod ingest;

@@ -25,7 +25,13 @@ fn report(bench: &str, backend: &str, rows: u64, start: Instant) {
 }
 
 /// A figure with fields of its own besides the common ones.
-fn report_with(bench: &str, backend: &str, rows: u64, start: Instant, extra: serde_json::Value) {
+pub(super) fn report_with(
+    bench: &str,
+    backend: &str,
+    rows: u64,
+    start: Instant,
+    extra: serde_json::Value,
+) {
     let seconds = start.elapsed().as_secs_f64();
     let mut line = serde_json::json!({
         "bench": bench,
@@ -47,6 +53,7 @@ pub async fn bench(cfg: &Config, name: BenchName, rows: u64) -> Result<ExitCode>
         BenchName::Synth => synth(cfg, rows)?,
         BenchName::Ingest => ingest(cfg, rows).await?,
         BenchName::Mllp => mllp(cfg, rows).await?,
+        BenchName::Fhir => super::bench_fhir::fhir(cfg, rows).await?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -250,7 +257,7 @@ fn cycle_messages(base: &[&[u8]], n: usize) -> Vec<Vec<u8>> {
         .collect()
 }
 
-fn percentile(sorted: &[u64], p: f64) -> u64 {
+pub(super) fn percentile(sorted: &[u64], p: f64) -> u64 {
     sorted
         .get(((sorted.len() as f64 - 1.0) * p).round() as usize)
         .copied()

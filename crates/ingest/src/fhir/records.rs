@@ -123,7 +123,7 @@ mod tests {
         let standard = Standard::builtin().unwrap();
         let records = ResourceMappings::builtin()
             .unwrap()
-            .compile(&standard)
+            .compile(standard)
             .unwrap();
         let types: Vec<&str> = records.iter().map(|r| r.resource.as_str()).collect();
         for t in [
