@@ -2,6 +2,7 @@
 //! spells them, so the raw zone keeps them as received and mapping decides what they mean.
 
 pub mod file;
+pub mod postgres;
 pub mod sqlite;
 
 use crate::IngestError;
@@ -15,6 +16,11 @@ pub enum BatchSource {
     Sqlite(PathBuf),
     /// A data file, which is one table.
     File(PathBuf),
+    /// A schema of a PostgreSQL database; the URL carries the credentials, so it never prints.
+    Postgres {
+        url: hdos_store::Secret,
+        schema: String,
+    },
 }
 
 /// A source opened to read one table in chunks.
@@ -26,6 +32,11 @@ pub enum TableReader {
         cursor: Option<String>,
     },
     File(file::FileSource),
+    Postgres {
+        source: postgres::PostgresSource,
+        table: String,
+        cursor: Option<String>,
+    },
 }
 
 impl BatchSource {
@@ -37,6 +48,11 @@ impl BatchSource {
                 cursor: cursor.map(str::to_owned),
             },
             Self::File(path) => TableReader::File(file::FileSource::open(path)?),
+            Self::Postgres { url, schema } => TableReader::Postgres {
+                source: postgres::PostgresSource::open(url.expose(), schema)?,
+                table: table.to_owned(),
+                cursor: cursor.map(str::to_owned),
+            },
         })
     }
 }
@@ -46,6 +62,7 @@ impl TableReader {
         match self {
             Self::Sqlite { source, table, .. } => source.columns(table),
             Self::File(f) => Ok(f.columns()),
+            Self::Postgres { source, table, .. } => source.columns(table),
         }
     }
 
@@ -62,6 +79,11 @@ impl TableReader {
                 cursor,
             } => source.read_chunk(table, cursor.as_deref(), after, limit),
             Self::File(f) => f.read_chunk(after, limit),
+            Self::Postgres {
+                source,
+                table,
+                cursor,
+            } => source.read_chunk(table, cursor.as_deref(), after, limit),
         }
     }
 }
