@@ -209,16 +209,35 @@ pub enum AuditCommand {
     Verify,
 }
 
+/// A HIS database: a SQLite file, or a schema of a PostgreSQL database.
+#[derive(Debug, Args)]
+pub struct DbSource {
+    /// A SQLite HIS database file.
+    #[arg(long, conflicts_with = "postgres")]
+    pub sqlite: Option<PathBuf>,
+    /// A PostgreSQL HIS, postgres://user:password@host:port/database; better given in the
+    /// environment, to keep the password out of the shell's history.
+    #[arg(
+        long,
+        env = "HDOS_SOURCE_POSTGRES",
+        hide_env_values = true,
+        requires = "schema"
+    )]
+    pub postgres: Option<String>,
+    /// The PostgreSQL schema that holds the HIS tables.
+    #[arg(long)]
+    pub schema: Option<String>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum IngestCommand {
-    /// Suggest how each table of a SQLite HIS maps onto the standard; prints the mappings as
-    /// TOML to confirm or edit (or JSON with the reasons, with `--json`).
+    /// Suggest how each table of a HIS (SQLite or PostgreSQL) maps onto the standard; prints the
+    /// mappings as TOML to confirm or edit (or JSON with the reasons, with `--json`).
     Suggest {
-        /// The HIS database file.
-        #[arg(long, required_unless_present = "file", conflicts_with = "file")]
-        sqlite: Option<PathBuf>,
+        #[command(flatten)]
+        db: DbSource,
         /// A data file instead (CSV, JSON lines or Parquet), which is one table.
-        #[arg(long)]
+        #[arg(long, conflicts_with_all = ["sqlite", "postgres"])]
         file: Option<PathBuf>,
         /// Only this table (default: every table).
         #[arg(long)]
@@ -226,11 +245,11 @@ pub enum IngestCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Collect tables of a SQLite HIS into the lake: incrementally after the last run, or all
-    /// again with `--full`.
+    /// Collect tables of a HIS (SQLite or PostgreSQL) into the lake: incrementally after the
+    /// last run, or all again with `--full`.
     Run {
-        #[arg(long)]
-        sqlite: PathBuf,
+        #[command(flatten)]
+        db: DbSource,
         /// The institution's unified social credit code, stamped on every row.
         #[arg(long)]
         institution: String,

@@ -57,6 +57,57 @@ impl BatchSource {
     }
 }
 
+/// A database source opened to list and sample its tables, for suggesting mappings.
+#[derive(Debug)]
+pub enum Catalog {
+    Sqlite(sqlite::SqliteSource),
+    Postgres(postgres::PostgresSource),
+}
+
+impl BatchSource {
+    /// The source's catalogue; a data file is one table and has none.
+    pub fn catalog(&self) -> Result<Catalog, IngestError> {
+        match self {
+            Self::Sqlite(path) => Ok(Catalog::Sqlite(sqlite::SqliteSource::open(path)?)),
+            Self::Postgres { url, schema } => Ok(Catalog::Postgres(
+                postgres::PostgresSource::open(url.expose(), schema)?,
+            )),
+            Self::File(path) => Err(IngestError::Source {
+                source_name: path.display().to_string(),
+                reason: "a data file has no tables to list".into(),
+            }),
+        }
+    }
+}
+
+impl Catalog {
+    pub fn tables(&self) -> Result<Vec<String>, IngestError> {
+        match self {
+            Self::Sqlite(s) => s.tables(),
+            Self::Postgres(s) => s.tables(),
+        }
+    }
+
+    pub fn columns(&self, table: &str) -> Result<Vec<Column>, IngestError> {
+        match self {
+            Self::Sqlite(s) => s.columns(table),
+            Self::Postgres(s) => s.columns(table),
+        }
+    }
+
+    /// Up to `limit` rows spread over the table.
+    pub fn sample(
+        &self,
+        table: &str,
+        limit: usize,
+    ) -> Result<Vec<Vec<Option<String>>>, IngestError> {
+        match self {
+            Self::Sqlite(s) => s.sample(table, limit),
+            Self::Postgres(s) => s.sample(table, limit),
+        }
+    }
+}
+
 impl TableReader {
     pub fn columns(&self) -> Result<Vec<Column>, IngestError> {
         match self {

@@ -143,7 +143,11 @@ async fn a_postgres_table_is_collected_in_chunks_then_incrementally() -> Result<
         Ok::<_, IngestError>((source.columns("mz_jzjl")?, source.sample("mz_jzjl", 100)?))
     })
     .await??;
-    ensure!(columns.iter().any(|c| c.name == "gxsj" && c.declared_type == "TIMESTAMP"));
+    ensure!(
+        columns
+            .iter()
+            .any(|c| c.name == "gxsj" && c.declared_type == "TIMESTAMP")
+    );
     ensure!(sample.len() == 100);
     let suggestion = suggest(standard, "mz_jzjl", &columns, &sample).context("a suggestion")?;
     ensure!(

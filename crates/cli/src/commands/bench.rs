@@ -202,7 +202,9 @@ async fn ingest(cfg: &Config, visits: u64) -> Result<()> {
         .table(hdos_synth::Dataset::OutpatientVisit)
         .to_owned();
     let standard = hdos_core::standard::Standard::builtin()?;
-    let mapping = super::ingest::suggested_mappings(&source, std::slice::from_ref(&table))?
+    let his = hdos_ingest::source::BatchSource::Sqlite(source.clone());
+    let mapping = super::ingest::suggested_mappings(&his, std::slice::from_ref(&table))
+        .await?
         .into_iter()
         .next()
         .context("no mapping suggested for the visit table")?;

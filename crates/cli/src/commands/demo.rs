@@ -4,6 +4,7 @@ use super::{ingest, serve};
 use crate::{config::Config, wiring};
 use anyhow::Result;
 use hdos_core::Role;
+use hdos_ingest::source::BatchSource;
 use hdos_store::{MetaStore, NewAuditEntry, NewInstitution, NewUser, Outcome, Secret};
 use hdos_synth::{DefectProfile, InstitutionCounts, Options, RegionManifest};
 use std::{
@@ -181,8 +182,8 @@ async fn first_collection(
         if hl7_channels.iter().any(|(code, _)| *code == site.code) {
             continue;
         }
-        let sqlite = region_dir.join(&site.his);
-        let mappings = match ingest::suggested_mappings(&sqlite, &[]) {
+        let source = BatchSource::Sqlite(region_dir.join(&site.his));
+        let mappings = match ingest::suggested_mappings(&source, &[]).await {
             Ok(m) => m,
             Err(e) => {
                 tracing::warn!(institution = %site.code, error = %e, "no mappings for the demo HIS");
@@ -192,7 +193,7 @@ async fn first_collection(
         };
         let channel = ingest::default_channel(&site.code);
         let his = ingest::His {
-            sqlite: &sqlite,
+            source: &source,
             institution: &site.code,
             channel: &channel,
         };

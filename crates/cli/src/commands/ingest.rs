@@ -1,13 +1,17 @@
 //! `hdos ingest`: suggest mappings for a SQLite HIS, collect it into the lake, receive HL7 v2
 //! over MLLP, list runs.
 
-use crate::{cli::IngestCommand, config::Config, wiring};
+use crate::{
+    cli::{DbSource, IngestCommand},
+    config::Config,
+    wiring,
+};
 use anyhow::{Context, Result, bail};
 use hdos_core::standard::Standard;
 use hdos_ingest::{
     batch::{self, BatchJob},
     mapping::TableMapping,
-    source::{BatchSource, file::FileSource, sqlite::SqliteSource},
+    source::{BatchSource, file::FileSource},
     suggest::{Suggestion, suggest},
 };
 use hdos_store::{Page, RunFilter};
@@ -43,41 +47,74 @@ fn file_suggestion(path: &Path) -> Result<Option<Suggestion>> {
     ))
 }
 
-fn suggestions(path: &Path, only: &[String]) -> Result<(Vec<Suggestion>, Vec<String>)> {
-    let standard = Standard::builtin()?;
-    let source = SqliteSource::open(path)?;
-    let mut found = Vec::new();
-    let mut unknown = Vec::new();
-    for table in source.tables()? {
-        if !only.is_empty() && !only.contains(&table) {
-            continue;
-        }
-        let columns = source.columns(&table)?;
-        let sample = source.sample(&table, SAMPLE_ROWS)?;
-        match suggest(standard, &table, &columns, &sample) {
-            Some(s) => found.push(s),
-            None => unknown.push(table),
+impl DbSource {
+    /// The database named, if one is.
+    pub fn source(&self) -> Option<BatchSource> {
+        match (&self.sqlite, &self.postgres) {
+            (Some(path), _) => Some(BatchSource::Sqlite(path.clone())),
+            (None, Some(url)) => Some(BatchSource::Postgres {
+                url: hdos_store::Secret::new(url.as_str()),
+                schema: self.schema.clone().unwrap_or_default(),
+            }),
+            (None, None) => None,
         }
     }
-    Ok((found, unknown))
+}
+
+/// What to call a source in messages, without its credentials.
+fn source_name(source: &BatchSource) -> String {
+    match source {
+        BatchSource::Sqlite(p) | BatchSource::File(p) => p.display().to_string(),
+        BatchSource::Postgres { url, schema } => {
+            hdos_ingest::source::postgres::display_name(url.expose(), schema)
+        }
+    }
+}
+
+/// Suggested mappings for the tables of a database (all, or `only` these) and the tables no
+/// dataset fits. Sources drive their own connections, so this runs on a blocking thread.
+async fn suggestions(
+    source: &BatchSource,
+    only: &[String],
+) -> Result<(Vec<Suggestion>, Vec<String>)> {
+    let (source, only) = (source.clone(), only.to_vec());
+    tokio::task::spawn_blocking(move || {
+        let standard = Standard::builtin()?;
+        let catalog = source.catalog()?;
+        let mut found = Vec::new();
+        let mut unknown = Vec::new();
+        for table in catalog.tables()? {
+            if !only.is_empty() && !only.contains(&table) {
+                continue;
+            }
+            let columns = catalog.columns(&table)?;
+            let sample = catalog.sample(&table, SAMPLE_ROWS)?;
+            match suggest(standard, &table, &columns, &sample) {
+                Some(s) => found.push(s),
+                None => unknown.push(table),
+            }
+        }
+        Ok((found, unknown))
+    })
+    .await?
 }
 
 pub async fn ingest(cfg: &Config, cmd: IngestCommand) -> Result<ExitCode> {
     match cmd {
         IngestCommand::Suggest {
-            sqlite,
+            db,
             file,
             table,
             json,
         } => {
             let only: Vec<String> = table.into_iter().collect();
-            let (found, unknown) = match (sqlite, file) {
-                (Some(db), _) => suggestions(&db, &only)?,
+            let (found, unknown) = match (db.source(), file) {
+                (Some(source), _) => suggestions(&source, &only).await?,
                 (None, Some(f)) => match file_suggestion(&f)? {
                     Some(s) => (vec![s], Vec::new()),
                     None => (Vec::new(), vec![file_table(&f)]),
                 },
-                (None, None) => bail!("give --sqlite or --file"),
+                (None, None) => bail!("give --sqlite, --postgres with --schema, or --file"),
             };
             if json {
                 println!("{}", serde_json::to_string_pretty(&found)?);
@@ -115,7 +152,7 @@ pub async fn ingest(cfg: &Config, cmd: IngestCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         IngestCommand::Run {
-            sqlite,
+            db,
             institution,
             channel,
             mapping,
@@ -123,6 +160,9 @@ pub async fn ingest(cfg: &Config, cmd: IngestCommand) -> Result<ExitCode> {
             full,
             chunk_rows,
         } => {
+            let source = db
+                .source()
+                .context("give --sqlite FILE, or --postgres URL with --schema")?;
             let store = wiring::open_store(cfg).await?;
             let lake = wiring::open_lake(cfg)?;
             let mappings = match mapping {
@@ -136,14 +176,17 @@ pub async fn ingest(cfg: &Config, cmd: IngestCommand) -> Result<ExitCode> {
                         .filter(|m| table.is_empty() || table.contains(&m.source_table))
                         .collect()
                 }
-                None => suggested_mappings(&sqlite, &table)?,
+                None => suggested_mappings(&source, &table).await?,
             };
             if mappings.is_empty() {
-                bail!("no table of {} has a mapping to collect", sqlite.display());
+                bail!(
+                    "no table of {} has a mapping to collect",
+                    source_name(&source)
+                );
             }
             let channel = channel.unwrap_or_else(|| default_channel(&institution));
             let his = His {
-                sqlite: &sqlite,
+                source: &source,
                 institution: &institution,
                 channel: &channel,
             };
@@ -271,17 +314,21 @@ pub fn default_channel(institution: &str) -> String {
     format!("his_{}", institution.to_lowercase())
 }
 
-/// One institution's SQLite HIS, as a channel collects it.
+/// One institution's HIS, as a channel collects it.
 pub struct His<'a> {
-    pub sqlite: &'a Path,
+    pub source: &'a BatchSource,
     pub institution: &'a str,
     pub channel: &'a str,
 }
 
 /// The suggested mappings of the tables of a HIS (all, or `only` these) that fit a standard
 /// dataset.
-pub fn suggested_mappings(sqlite: &Path, only: &[String]) -> Result<Vec<TableMapping>> {
-    Ok(suggestions(sqlite, only)?
+pub async fn suggested_mappings(
+    source: &BatchSource,
+    only: &[String],
+) -> Result<Vec<TableMapping>> {
+    Ok(suggestions(source, only)
+        .await?
         .0
         .into_iter()
         .map(|s| s.mapping)
@@ -311,7 +358,7 @@ pub async fn collect(
         let job = BatchJob {
             channel: his.channel.to_owned(),
             institution: his.institution.to_owned(),
-            source: BatchSource::Sqlite(his.sqlite.to_owned()),
+            source: his.source.clone(),
             mapping: m,
             chunk_rows,
             full,
