@@ -34,6 +34,7 @@ pub struct AppTransaction {
 pub struct MergeStats {
     pub inserted: u64,
     pub updated: u64,
+    pub deleted: u64,
     pub version: u64,
 }
 
@@ -203,10 +204,23 @@ impl Lake {
         keys: &[&str],
         txn: Option<AppTransaction>,
     ) -> Result<Option<MergeStats>, LakeError> {
+        self.merge_changes(name, batches, keys, None, txn).await
+    }
+
+    /// Like [`Self::merge`], and rows whose boolean column `deleted` is true delete the target
+    /// row of their key instead (the column itself is not stored).
+    pub async fn merge_changes(
+        &self,
+        name: &TableName,
+        batches: Vec<RecordBatch>,
+        keys: &[&str],
+        deleted: Option<&str>,
+        txn: Option<AppTransaction>,
+    ) -> Result<Option<MergeStats>, LakeError> {
         let Some(schema) = batches.first().map(|b| b.schema()) else {
             return Ok(Some(MergeStats::default()));
         };
-        for key in keys {
+        for key in keys.iter().chain(deleted.as_ref()) {
             if schema.field_with_name(key).is_err() {
                 return Err(LakeError::MissingKey {
                     table: name.to_string(),
@@ -225,19 +239,39 @@ impl Lake {
             .map(|k| format!("target.\"{k}\" = source.\"{k}\""))
             .collect::<Vec<_>>()
             .join(" AND ");
-        let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
-        let (merged, metrics) = table
+        let columns: Vec<String> = schema
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .filter(|c| Some(c.as_str()) != deleted)
+            .collect();
+        let keep = deleted.map(|d| format!("NOT source.\"{d}\""));
+        let mut builder = table
             .merge(source, predicate)
             .with_source_alias("source")
             .with_target_alias("target")
-            .with_commit_properties(Self::commit_properties(txn.as_ref()))
+            .with_commit_properties(Self::commit_properties(txn.as_ref()));
+        if let Some(d) = deleted {
+            builder = builder
+                .when_matched_delete(|del| del.predicate(format!("source.\"{d}\"")))
+                .map_err(|e| LakeError::delta(name, e))?;
+        }
+        let (merged, metrics) = builder
             .when_matched_update(|u| {
+                let u = match &keep {
+                    Some(k) => u.predicate(k.as_str()),
+                    None => u,
+                };
                 columns
                     .iter()
                     .fold(u, |u, c| u.update(c.as_str(), format!("source.\"{c}\"")))
             })
             .map_err(|e| LakeError::delta(name, e))?
             .when_not_matched_insert(|i| {
+                let i = match &keep {
+                    Some(k) => i.predicate(k.as_str()),
+                    None => i,
+                };
                 columns
                     .iter()
                     .fold(i, |i, c| i.set(c.as_str(), format!("source.\"{c}\"")))
@@ -248,6 +282,7 @@ impl Lake {
         Ok(Some(MergeStats {
             inserted: metrics.num_target_rows_inserted as u64,
             updated: metrics.num_target_rows_updated as u64,
+            deleted: metrics.num_target_rows_deleted as u64,
             version: merged.version().unwrap_or(0),
         }))
     }

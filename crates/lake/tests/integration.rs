@@ -170,3 +170,58 @@ async fn the_lake_works_on_an_object_store_url() -> Result<()> {
     assert!(dir.path().join("lake/std/patient/_delta_log").is_dir());
     Ok(())
 }
+
+#[tokio::test]
+async fn a_merge_of_changes_upserts_and_deletes_by_key() -> Result<()> {
+    use hdos_lake::arrow::array::BooleanArray;
+    let dir = tempfile::tempdir()?;
+    let lake = Lake::open(dir.path().to_str().unwrap_or_default())?;
+    let t = TableName::new("std/patient")?;
+    lake.create_table(&t, &schema()).await?;
+    lake.append(
+        &t,
+        vec![batch(&[("H1", "p1", "张三", 1), ("H1", "p2", "李四", 2)])?],
+        None,
+    )
+    .await?;
+    // p1 deleted, p2 updated, p3 inserted, p4 deleted though never stored.
+    let changes = batch(&[
+        ("H1", "p1", "", 0),
+        ("H1", "p2", "李四", 7),
+        ("H1", "p3", "王五", 1),
+        ("H1", "p4", "", 0),
+    ])?;
+    let mut columns = changes.columns().to_vec();
+    columns.push(Arc::new(BooleanArray::from(vec![true, false, false, true])));
+    let mut fields: Vec<Field> = schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.push(Field::new("_deleted", DataType::Boolean, false));
+    let changes = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
+    let stats = lake
+        .merge_changes(
+            &t,
+            vec![changes],
+            &["institution_code", "patient_id"],
+            Some("_deleted"),
+            None,
+        )
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("merge skipped"))?;
+    assert_eq!((stats.inserted, stats.updated, stats.deleted), (1, 1, 1));
+    let rows = lake
+        .query(
+            std::slice::from_ref(&t),
+            "SELECT patient_id, visits FROM std_patient ORDER BY patient_id",
+        )
+        .await?;
+    // DataFusion may answer with string views.
+    let ids = hdos_lake::arrow::compute::cast(rows[0].column(0), &DataType::Utf8)?;
+    let ids = ids
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .ok_or_else(|| anyhow::anyhow!("ids"))?;
+    let got: Vec<&str> = (0..ids.len()).map(|i| ids.value(i)).collect();
+    assert_eq!(got, ["p2", "p3"]);
+    let schema_now = lake.table(&t).await?.snapshot()?.schema().fields().count();
+    assert_eq!(schema_now, 4, "the deletion flag is not stored");
+    Ok(())
+}
