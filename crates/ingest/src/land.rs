@@ -86,7 +86,47 @@ pub struct Landing {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Landed {
     pub written: u64,
+    pub deleted: u64,
     pub quarantined: u64,
+}
+
+/// One change to the std zone: a mapped row to write, or a row (key fields set) to delete.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StdChange {
+    Upsert(Vec<StdValue>),
+    Delete(Vec<StdValue>),
+}
+
+impl StdChange {
+    fn values(&self) -> &Vec<StdValue> {
+        match self {
+            Self::Upsert(v) | Self::Delete(v) => v,
+        }
+    }
+}
+
+/// The column of a std MERGE's source rows that marks deletions; it is not stored.
+const DELETED: &str = "_hdos_deleted";
+
+/// `batch` with a boolean column `name` added.
+fn with_flag(
+    batch: RecordBatch,
+    name: &str,
+    values: impl Iterator<Item = bool>,
+) -> Result<RecordBatch, IngestError> {
+    let mut fields: Vec<Field> = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields.push(Field::new(name, DataType::Boolean, false));
+    let mut flags = BooleanBuilder::new();
+    values.for_each(|v| flags.append_value(v));
+    let mut columns = batch.columns().to_vec();
+    columns.push(Arc::new(flags.finish()));
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+        .map_err(hdos_lake::LakeError::from)?)
 }
 
 pub(crate) fn quarantine_schema() -> SchemaRef {
@@ -174,11 +214,36 @@ impl StdLanding {
         position: &(dyn Fn(usize) -> String + Sync),
         received_at: i64,
     ) -> Result<Landed, IngestError> {
-        let mut mapped = Vec::with_capacity(rows.len());
+        self.land_mapped_changes(lake, mapping, seq, rows, &[], position, received_at)
+            .await
+    }
+
+    /// Maps a change stream's rows, deletions (`deleted[i]`, false when absent) by their key
+    /// alone, then lands them (see [`Self::land_changes`]).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn land_mapped_changes(
+        &self,
+        lake: &Lake,
+        mapping: &CompiledMapping,
+        seq: i64,
+        rows: &[Vec<Option<String>>],
+        deleted: &[bool],
+        position: &(dyn Fn(usize) -> String + Sync),
+        received_at: i64,
+    ) -> Result<Landed, IngestError> {
+        let mut changes = Vec::with_capacity(rows.len());
         let mut rejected = Vec::new();
         for (i, row) in rows.iter().enumerate() {
-            match mapping.apply(row, &self.institution) {
-                Ok(values) => mapped.push(values),
+            let gone = deleted.get(i).copied().unwrap_or(false);
+            let mapped = if gone {
+                mapping
+                    .apply_key(row, &self.institution)
+                    .map(StdChange::Delete)
+            } else {
+                mapping.apply(row, &self.institution).map(StdChange::Upsert)
+            };
+            match mapped {
+                Ok(change) => changes.push(change),
                 Err(rejection) => rejected.push(Quarantined {
                     position: position(i),
                     rejection,
@@ -186,7 +251,7 @@ impl StdLanding {
                 }),
             }
         }
-        self.land(lake, mapping, seq, mapped, rejected, received_at)
+        self.land_changes(lake, mapping, seq, changes, rejected, received_at)
             .await
     }
 
@@ -216,31 +281,73 @@ impl StdLanding {
         rejected: Vec<Quarantined>,
         received_at: i64,
     ) -> Result<Landed, IngestError> {
-        // A key seen twice in one batch keeps its last row (rows come in source order), since
-        // a MERGE may not match one target row twice.
+        let changes = mapped.into_iter().map(StdChange::Upsert).collect();
+        self.land_changes(lake, mapping, seq, changes, rejected, received_at)
+            .await
+    }
+
+    /// Like [`Self::land`], with deletions among the rows: in source order, the last change of
+    /// each key decides whether its row is written or deleted.
+    pub async fn land_changes(
+        &self,
+        lake: &Lake,
+        mapping: &CompiledMapping,
+        seq: i64,
+        changes: Vec<StdChange>,
+        rejected: Vec<Quarantined>,
+        received_at: i64,
+    ) -> Result<Landed, IngestError> {
+        // A key seen twice in one batch keeps its last change, since a MERGE may not match one
+        // target row twice.
         let mut last: HashMap<Vec<&StdValue>, usize> = HashMap::new();
-        for (i, values) in mapped.iter().enumerate() {
+        for (i, change) in changes.iter().enumerate() {
+            let values = change.values();
             last.insert(self.keys.iter().map(|k| &values[*k]).collect(), i);
         }
         let mut keep: Vec<usize> = last.into_values().collect();
         keep.sort_unstable();
+        let deletes = keep
+            .iter()
+            .filter(|i| matches!(changes[**i], StdChange::Delete(_)))
+            .count() as u64;
         let landed = Landed {
-            written: keep.len() as u64,
+            written: keep.len() as u64 - deletes,
+            deleted: deletes,
             quarantined: rejected.len() as u64,
         };
         if !keep.is_empty() {
             let rows: Vec<(&Vec<StdValue>, Option<i64>)> = keep
                 .iter()
-                .map(|i| (&mapped[*i], mapping.event_time(&mapped[*i])))
+                .map(|i| {
+                    let values = changes[*i].values();
+                    (values, mapping.event_time(values))
+                })
                 .collect();
-            let batch = self.std_batch(&rows, received_at)?;
+            let mut batch = self.std_batch(&rows, received_at)?;
             let keys: Vec<&str> = self
                 .keys
                 .iter()
                 .map(|k| self.std_schema.field(*k).name().as_str())
                 .collect();
-            lake.merge(&self.table, vec![batch], &keys, txn(&self.app_id, seq))
+            let flag = if deletes > 0 {
+                let deleted = keep
+                    .iter()
+                    .map(|i| matches!(changes[*i], StdChange::Delete(_)));
+                batch = with_flag(batch, DELETED, deleted)?;
+                Some(DELETED)
+            } else {
+                None
+            };
+            let stats = lake
+                .merge_changes(
+                    &self.table,
+                    vec![batch],
+                    &keys,
+                    flag,
+                    txn(&self.app_id, seq),
+                )
                 .await?;
+            tracing::debug!(table = %self.table, seq, ?stats, "std MERGE");
         }
         if !rejected.is_empty() {
             let batch = quarantine_batch(
@@ -350,6 +457,13 @@ impl Landing {
             .await?)
     }
 
+    /// The same tables, committed under a transaction id of their own (`…:<suffix>`): a
+    /// change stream numbers its commits differently from the snapshot read before it.
+    pub fn with_app_suffix(mut self, suffix: &str) -> Self {
+        self.mapped.app_id = format!("{}:{suffix}", self.mapped.app_id);
+        self
+    }
+
     /// Appends the chunk as received to the raw zone (skipped if `seq` is already there).
     pub async fn append_raw(
         &self,
@@ -359,11 +473,27 @@ impl Landing {
         positions: &[Position],
         received_at: i64,
     ) -> Result<(), IngestError> {
+        let ops = vec!["r"; rows.len()];
+        self.append_changes(lake, seq, rows, positions, &ops, received_at)
+            .await
+    }
+
+    /// Appends rows with their operation (`r` read, `i` insert, `u` update, `d` delete) to the
+    /// raw zone (skipped if `seq` is already there).
+    pub async fn append_changes(
+        &self,
+        lake: &Lake,
+        seq: i64,
+        rows: &[Vec<Option<String>>],
+        positions: &[Position],
+        ops: &[&str],
+        received_at: i64,
+    ) -> Result<(), IngestError> {
         let n = rows.len();
         let mut cols: Vec<ArrayRef> = vec![
             int64s((0..n).map(|_| seq)),
             int64s(0..n as i64),
-            texts((0..n).map(|_| Some("r"))),
+            texts(ops.iter().map(|o| Some(*o))),
             texts(positions.iter().map(|p| Some(p.encode()))),
             Arc::new(timestamps((0..n).map(|_| Some(received_at)))),
         ];

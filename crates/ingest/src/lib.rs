@@ -3,6 +3,7 @@
 //! chunk lands in the raw zone, the std zone and quarantine exactly once.
 
 pub mod batch;
+pub mod cdc;
 mod error;
 pub mod fhir;
 pub mod hl7;

@@ -235,9 +235,33 @@ impl CompiledMapping {
         row: &[Option<String>],
         institution: &str,
     ) -> Result<Vec<StdValue>, Rejection> {
+        self.map_fields(row, institution, |_| true)
+    }
+
+    /// Maps only the dataset's key fields (the others are null): enough to delete a row, from a
+    /// deleted source row that may carry its key columns only.
+    pub fn apply_key(
+        &self,
+        row: &[Option<String>],
+        institution: &str,
+    ) -> Result<Vec<StdValue>, Rejection> {
+        self.map_fields(row, institution, |name| {
+            self.dataset.key.iter().any(|k| k == name)
+        })
+    }
+
+    fn map_fields(
+        &self,
+        row: &[Option<String>],
+        institution: &str,
+        wanted: impl Fn(&str) -> bool,
+    ) -> Result<Vec<StdValue>, Rejection> {
         self.plan
             .iter()
             .map(|p| {
+                if !wanted(&p.name) {
+                    return Ok(StdValue::Null);
+                }
                 let raw = match &p.input {
                     Input::Column(i) => row.get(*i).cloned().flatten(),
                     Input::Expression(e) => e.eval(row),

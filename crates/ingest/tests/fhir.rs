@@ -18,8 +18,6 @@ use hdos_store::MetaStore;
 use serde_json::{Value, json};
 use std::{path::Path, sync::Arc};
 
-// The region helpers serve the other collection tests.
-#[allow(dead_code)]
 mod common;
 
 const INSTITUTION: &str = "H330100001";

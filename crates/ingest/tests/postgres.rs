@@ -4,84 +4,20 @@
 //! that is missing or unreachable. Runs when HDOS_TEST_POSTGRES_URL is set (scripts/test sets it
 //! and HDOS_REQUIRE_POSTGRES=1, which turns a missing server into a failure).
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, ensure};
 use hdos_core::standard::Standard;
 use hdos_ingest::{
     IngestError,
     batch::{self, BatchJob},
-    mapping::TableMapping,
     source::{BatchSource, postgres::PostgresSource},
     suggest::suggest,
 };
 use hdos_lake::Lake;
 use hdos_store::{MetaStore, RunFilter, RunStatus, Secret};
 
-// The region helpers serve the other collection tests.
-#[allow(dead_code)]
 mod common;
 
 const INSTITUTION: &str = "H330100009";
-
-/// The test server's URL and a fresh schema holding an outpatient table, or None without one.
-async fn his(name: &str) -> Result<Option<(String, String, sqlx::PgPool)>> {
-    let Ok(url) = std::env::var("HDOS_TEST_POSTGRES_URL") else {
-        if std::env::var("HDOS_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
-            bail!("HDOS_REQUIRE_POSTGRES=1 but HDOS_TEST_POSTGRES_URL is not set");
-        }
-        eprintln!("skipped: HDOS_TEST_POSTGRES_URL is not set");
-        return Ok(None);
-    };
-    let schema = format!("his_t_{name}_{}", std::process::id());
-    let pool = sqlx::PgPool::connect(&url).await.context("connecting")?;
-    sqlx::raw_sql(&format!(
-        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};
-         CREATE TABLE {schema}.mz_jzjl (jzid text, brid text, ksmc text, jzsj timestamp,
-                                        zdbm text, zdmc text, gxsj timestamp);
-         CREATE INDEX ON {schema}.mz_jzjl (gxsj);"
-    ))
-    .execute(&pool)
-    .await?;
-    Ok(Some((url, schema, pool)))
-}
-
-async fn insert(
-    pool: &sqlx::PgPool,
-    schema: &str,
-    ids: std::ops::Range<i64>,
-    updated: &str,
-) -> Result<()> {
-    sqlx::query(&format!(
-        "INSERT INTO {schema}.mz_jzjl
-         SELECT 'V' || i, 'P' || (i % 50), '内科', timestamp '2026-03-01 08:00:00' + i * interval '1 minute',
-                'J06.9', '急性上呼吸道感染', $3::timestamp
-         FROM generate_series($1::bigint, $2::bigint - 1) AS i"
-    ))
-    .bind(ids.start)
-    .bind(ids.end)
-    .bind(updated)
-    .execute(pool)
-    .await?;
-    Ok(())
-}
-
-fn mapping() -> Result<TableMapping> {
-    Ok(toml::from_str(
-        r#"
-source_table = "mz_jzjl"
-dataset = "outpatient_visit"
-cursor = "gxsj"
-fields = [
-  { target = "visit_id", source = "jzid" },
-  { target = "patient_id", source = "brid" },
-  { target = "dept_name", source = "ksmc" },
-  { target = "visit_time", source = "jzsj", transforms = [{ op = "timestamp", format = "yyyy-MM-dd HH:mm:ss" }] },
-  { target = "diagnosis_code", source = "zdbm" },
-  { target = "diagnosis_name", source = "zdmc" },
-  { target = "updated_at", source = "gxsj", transforms = [{ op = "timestamp", format = "yyyy-MM-dd HH:mm:ss" }] },
-]
-"#,
-    )?)
-}
 
 fn job(url: &str, schema: &str) -> Result<BatchJob> {
     Ok(BatchJob {
@@ -91,7 +27,7 @@ fn job(url: &str, schema: &str) -> Result<BatchJob> {
             url: Secret::new(url),
             schema: schema.into(),
         },
-        mapping: mapping()?,
+        mapping: common::visit_mapping()?,
         chunk_rows: 40,
         full: false,
     })
@@ -99,7 +35,7 @@ fn job(url: &str, schema: &str) -> Result<BatchJob> {
 
 #[tokio::test]
 async fn a_postgres_table_is_collected_in_chunks_then_incrementally() -> Result<()> {
-    let Some((url, schema, pool)) = his("chunks").await? else {
+    let Some((url, schema, pool)) = common::his("chunks").await? else {
         return Ok(());
     };
     // 250 rows sharing three update times: every chunk boundary falls inside a run of equals.
@@ -108,7 +44,7 @@ async fn a_postgres_table_is_collected_in_chunks_then_incrementally() -> Result<
         (100..200, "2026-03-01 12:00:01"),
         (200..250, "2026-03-01 12:00:01"),
     ] {
-        insert(&pool, &schema, range, at).await?;
+        common::insert(&pool, &schema, range, at).await?;
     }
     let dir = tempfile::tempdir()?;
     let store = common::store(dir.path(), "meta.db").await?;
@@ -122,7 +58,7 @@ async fn a_postgres_table_is_collected_in_chunks_then_incrementally() -> Result<
     ensure!(common::count(&lake, "std/outpatient_visit", "").await? == 250);
 
     // New rows and updated rows: the next run reads exactly those.
-    insert(&pool, &schema, 250..270, "2026-03-02 09:00:00").await?;
+    common::insert(&pool, &schema, 250..270, "2026-03-02 09:00:00").await?;
     sqlx::query(&format!(
         "UPDATE {schema}.mz_jzjl SET ksmc = '儿科', gxsj = '2026-03-02 09:00:00' WHERE jzid IN ('V1', 'V2', 'V3', 'V4', 'V5')"
     ))
@@ -163,7 +99,7 @@ async fn a_postgres_table_is_collected_in_chunks_then_incrementally() -> Result<
 
 #[tokio::test]
 async fn a_missing_or_unreachable_source_is_a_clear_failed_run() -> Result<()> {
-    let Some((url, schema, pool)) = his("missing").await? else {
+    let Some((url, schema, pool)) = common::his("missing").await? else {
         return Ok(());
     };
     let dir = tempfile::tempdir()?;

@@ -193,7 +193,11 @@ async fn a_merge_of_changes_upserts_and_deletes_by_key() -> Result<()> {
     ])?;
     let mut columns = changes.columns().to_vec();
     columns.push(Arc::new(BooleanArray::from(vec![true, false, false, true])));
-    let mut fields: Vec<Field> = schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+    let mut fields: Vec<Field> = schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
     fields.push(Field::new("_deleted", DataType::Boolean, false));
     let changes = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
     let stats = lake

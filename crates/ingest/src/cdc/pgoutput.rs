@@ -69,7 +69,12 @@ impl<'a> Reader<'a> {
             .at
             .checked_add(n)
             .filter(|e| *e <= self.bytes.len())
-            .ok_or_else(|| format!("message ends {} bytes early", self.at + n - self.bytes.len()))?;
+            .ok_or_else(|| {
+                format!(
+                    "message ends {} bytes early",
+                    self.at + n - self.bytes.len()
+                )
+            })?;
         let out = &self.bytes[self.at..end];
         self.at = end;
         Ok(out)
@@ -107,7 +112,9 @@ impl<'a> Reader<'a> {
                 b'u' => Ok(Value::Unchanged),
                 b't' => {
                     let len = self.u32()? as usize;
-                    Ok(Value::Text(String::from_utf8_lossy(self.take(len)?).into_owned()))
+                    Ok(Value::Text(
+                        String::from_utf8_lossy(self.take(len)?).into_owned(),
+                    ))
                 }
                 other => Err(format!("unknown tuple value kind `{}`", other as char)),
             })
@@ -230,7 +237,10 @@ mod tests {
         let Message::Relation(r) = decode(&rel).unwrap() else {
             panic!("not a relation");
         };
-        assert_eq!((r.id, r.schema.as_str(), r.name.as_str()), (16_385, "his", "mz_jzjl"));
+        assert_eq!(
+            (r.id, r.schema.as_str(), r.name.as_str()),
+            (16_385, "his", "mz_jzjl")
+        );
         assert!(r.columns[0].key && !r.columns[1].key);
 
         let mut ins = vec![b'I'];
@@ -251,10 +261,18 @@ mod tests {
         upd.extend(tuple(&[Some("V1"), None]));
         upd.push(b'N');
         upd.extend(tuple(&[Some("V1"), Some("2026-03-01 08:00:00")]));
-        let Message::Update { old: Some(old), new, .. } = decode(&upd).unwrap() else {
+        let Message::Update {
+            old: Some(old),
+            new,
+            ..
+        } = decode(&upd).unwrap()
+        else {
             panic!("not an update with its old row");
         };
-        assert_eq!((old.len(), new[1].clone()), (2, Value::Text("2026-03-01 08:00:00".into())));
+        assert_eq!(
+            (old.len(), new[1].clone()),
+            (2, Value::Text("2026-03-01 08:00:00".into()))
+        );
 
         let mut del = vec![b'D'];
         del.extend(16_385u32.to_be_bytes());
