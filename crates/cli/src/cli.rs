@@ -284,6 +284,31 @@ pub enum IngestCommand {
         #[arg(long)]
         full: bool,
     },
+    /// Stream changes from a PostgreSQL HIS (log-based, pgoutput) until Ctrl-C: hdos creates the
+    /// publication and the replication slot, reads the tables whole once, then lands every
+    /// insert, update and delete. The source needs `wal_level = logical` and a user with the
+    /// REPLICATION attribute.
+    Cdc {
+        /// postgres://user:password@host:port/database; better given in the environment.
+        #[arg(long, env = "HDOS_SOURCE_POSTGRES", hide_env_values = true)]
+        postgres: String,
+        /// The schema that holds the HIS tables.
+        #[arg(long)]
+        schema: String,
+        /// The institution's unified social credit code, stamped on every row.
+        #[arg(long)]
+        institution: String,
+        /// The channel's name (default: `cdc_` and the institution code); it names the slot.
+        #[arg(long)]
+        channel: Option<String>,
+        /// Confirmed mappings (TOML with `[[tables]]`, as `suggest` prints); without it the
+        /// suggested mappings are used.
+        #[arg(long)]
+        mapping: Option<PathBuf>,
+        /// Only these tables (default: every table with a mapping).
+        #[arg(long)]
+        table: Vec<String>,
+    },
     /// Receive HL7 v2 messages over MLLP for one institution until Ctrl-C: each message is
     /// stored before its ACK, then landed in the lake.
     Mllp {

@@ -3,6 +3,7 @@
 mod admin;
 mod bench;
 mod bench_fhir;
+mod cdc;
 mod demo;
 mod hl7;
 mod ingest;

@@ -166,16 +166,7 @@ pub async fn ingest(cfg: &Config, cmd: IngestCommand) -> Result<ExitCode> {
             let store = wiring::open_store(cfg).await?;
             let lake = wiring::open_lake(cfg)?;
             let mappings = match mapping {
-                Some(path) => {
-                    let text = std::fs::read_to_string(&path)
-                        .with_context(|| format!("reading {}", path.display()))?;
-                    let file: MappingFile = toml::from_str(&text)
-                        .with_context(|| format!("{} is not a mapping file", path.display()))?;
-                    file.tables
-                        .into_iter()
-                        .filter(|m| table.is_empty() || table.contains(&m.source_table))
-                        .collect()
-                }
+                Some(path) => read_mappings(&path, &table)?,
                 None => suggested_mappings(&source, &table).await?,
             };
             if mappings.is_empty() {
@@ -215,6 +206,34 @@ pub async fn ingest(cfg: &Config, cmd: IngestCommand) -> Result<ExitCode> {
             mapping,
             full,
         } => collect_file(cfg, &path, &institution, channel, mapping.as_deref(), full).await,
+        IngestCommand::Cdc {
+            postgres,
+            schema,
+            institution,
+            channel,
+            mapping,
+            table,
+        } => {
+            let url = hdos_store::Secret::new(postgres.as_str());
+            let source = BatchSource::Postgres {
+                url: url.clone(),
+                schema: schema.clone(),
+            };
+            let mappings = match mapping {
+                Some(path) => read_mappings(&path, &table)?,
+                None => suggested_mappings(&source, &table).await?,
+            };
+            if mappings.is_empty() {
+                bail!(
+                    "no table of {} has a mapping to collect",
+                    source_name(&source)
+                );
+            }
+            let channel = channel.unwrap_or_else(|| format!("cdc_{}", institution.to_lowercase()));
+            let config =
+                hdos_ingest::cdc::CdcConfig::new(&channel, &institution, url, &schema, mappings);
+            super::cdc::run(cfg, config).await
+        }
         IngestCommand::Mllp {
             institution,
             listen,
@@ -251,6 +270,19 @@ pub async fn ingest(cfg: &Config, cmd: IngestCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The mappings of a confirmed mapping file, of `only` these tables when given.
+fn read_mappings(path: &Path, only: &[String]) -> Result<Vec<TableMapping>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let file: MappingFile = toml::from_str(&text)
+        .with_context(|| format!("{} is not a mapping file", path.display()))?;
+    Ok(file
+        .tables
+        .into_iter()
+        .filter(|m| only.is_empty() || only.contains(&m.source_table))
+        .collect())
 }
 
 /// Collects one data file as a table.
