@@ -57,6 +57,10 @@ pub enum Command {
         /// How many operations each figure measures.
         #[arg(long, default_value_t = 10_000)]
         rows: u64,
+        /// The PostgreSQL server the `cdc` figure writes to and streams from (it creates the
+        /// schema `hdos_bench_cdc` there).
+        #[arg(long, env = "HDOS_SOURCE_POSTGRES", hide_env_values = true)]
+        postgres: Option<String>,
     },
 }
 
@@ -73,6 +77,10 @@ pub enum BenchName {
     /// HL7 v2 over MLLP on loopback: `--rows` messages from a generated region, sent over 1 and
     /// over 8 connections, each waiting for its ACK (stored before it is sent).
     Mllp,
+    /// Log-based collection from PostgreSQL: commit-at-source to visible-in-lake latency while
+    /// `--rows` changes are written at 1,000 and at 5,000 changes/s (`--postgres` names the
+    /// server).
+    Cdc,
     /// FHIR R4 over HTTP on loopback: `--rows` transaction Bundles (one outpatient visit of five
     /// resources each) posted by a provider's API token over 1 and over 8 connections.
     Fhir,

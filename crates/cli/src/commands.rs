@@ -2,6 +2,7 @@
 
 mod admin;
 mod bench;
+mod bench_cdc;
 mod bench_fhir;
 mod cdc;
 mod demo;
@@ -48,7 +49,11 @@ pub async fn run(args: Cli) -> Result<ExitCode> {
         Command::Demo(_) => demo::demo(&cfg).await,
         Command::Synth(a) => synth::synth(a).await,
         Command::Ingest(c) => ingest::ingest(&cfg, c).await,
-        Command::Bench { name, rows } => bench::bench(&cfg, name, rows).await,
+        Command::Bench {
+            name,
+            rows,
+            postgres,
+        } => bench::bench(&cfg, name, rows, postgres.as_deref()).await,
     }
 }
 

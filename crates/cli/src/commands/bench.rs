@@ -47,13 +47,23 @@ pub(super) fn report_with(
     println!("{line}");
 }
 
-pub async fn bench(cfg: &Config, name: BenchName, rows: u64) -> Result<ExitCode> {
+pub async fn bench(
+    cfg: &Config,
+    name: BenchName,
+    rows: u64,
+    postgres: Option<&str>,
+) -> Result<ExitCode> {
     match name {
         BenchName::Store => store(cfg, rows).await?,
         BenchName::Synth => synth(cfg, rows)?,
         BenchName::Ingest => ingest(cfg, rows).await?,
         BenchName::Mllp => mllp(cfg, rows).await?,
         BenchName::Fhir => super::bench_fhir::fhir(cfg, rows).await?,
+        BenchName::Cdc => {
+            let url =
+                postgres.context("the cdc figure needs --postgres (or HDOS_SOURCE_POSTGRES)")?;
+            super::bench_cdc::cdc(cfg, url, rows).await?
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
