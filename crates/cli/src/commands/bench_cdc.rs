@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use hdos_core::standard::Standard;
 use hdos_ingest::{
     cdc::{CdcChannel, CdcConfig, parse_lsn},
-    mapping::TableMapping,
+    source::BatchSource,
 };
 use hdos_store::{ConnectOptions, MetaStore, Secret, SqlStore};
 use serde_json::json;
@@ -18,20 +18,11 @@ use std::{
 };
 
 const SCHEMA: &str = "hdos_bench_cdc";
-const MAPPING: &str = r#"
-source_table = "mz_jzjl"
-dataset = "outpatient_visit"
-cursor = "gxsj"
-fields = [
-  { target = "visit_id", source = "jzid" },
-  { target = "patient_id", source = "brid" },
-  { target = "dept_name", source = "ksmc" },
-  { target = "visit_time", source = "jzsj", transforms = [{ op = "timestamp", format = "%Y-%m-%d %H:%M:%S%.f" }] },
-  { target = "diagnosis_code", source = "zdbm" },
-  { target = "diagnosis_name", source = "zdmc" },
-  { target = "updated_at", source = "gxsj", transforms = [{ op = "timestamp", format = "%Y-%m-%d %H:%M:%S%.f" }] },
-]
-"#;
+/// Rows in the table before the channel starts: its snapshot, and the sample its mapping is
+/// suggested from.
+const SEED_ROWS: u64 = 1_000;
+/// The slot of the channel `bench_cdc`.
+const SLOT: &str = "hdos_bench_cdc";
 
 /// Commits `total` rows at `rate` rows/s in transactions every 10 ms; returns per transaction
 /// the instant its COMMIT returned and an LSN inside it (its commit ends after it).
@@ -51,8 +42,8 @@ async fn write(
         let n = per_tick.min(first_id + total - next);
         let mut tx = pool.begin().await?;
         sqlx::query(&format!(
-            "INSERT INTO {SCHEMA}.mz_jzjl SELECT 'V' || i, 'P' || (i % 5000), '内科', clock_timestamp(), \
-             'J06.9', '急性上呼吸道感染', clock_timestamp() FROM generate_series($1::bigint, $2::bigint) AS i"
+            "INSERT INTO {SCHEMA}.mz_jzjl SELECT 'V' || i, 'P' || (i % 5000), '内科', date_trunc('second', clock_timestamp()), \
+             'J06.9', '急性上呼吸道感染', date_trunc('second', clock_timestamp()) FROM generate_series($1::bigint, $2::bigint) AS i"
         ))
         .bind(next as i64)
         .bind((next + n - 1) as i64)
@@ -79,16 +70,8 @@ pub async fn cdc(cfg: &Config, url: &str, rows: u64) -> Result<()> {
         .connect(url)
         .await
         .context("connecting to --postgres")?;
-    let mapping: TableMapping = toml::from_str(MAPPING)?;
-    let mut config = CdcConfig::new(
-        "bench_cdc",
-        "12330000BENCH0001X",
-        Secret::new(url),
-        SCHEMA,
-        vec![mapping],
-    );
     sqlx::query("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active")
-        .bind(config.slot())
+        .bind(SLOT)
         .execute(&pool)
         .await?;
     sqlx::raw_sql(&format!(
@@ -98,6 +81,19 @@ pub async fn cdc(cfg: &Config, url: &str, rows: u64) -> Result<()> {
     ))
     .execute(&pool)
     .await?;
+    write(&pool, 100_000, SEED_ROWS, 0).await?;
+    let source = BatchSource::Postgres {
+        url: Secret::new(url),
+        schema: SCHEMA.into(),
+    };
+    let mappings = super::ingest::suggested_mappings(&source, &["mz_jzjl".to_owned()]).await?;
+    let mut config = CdcConfig::new(
+        "bench_cdc",
+        "12330000BENCH0001X",
+        Secret::new(url),
+        SCHEMA,
+        mappings,
+    );
     config.heartbeat = Duration::from_secs(1);
     let store_url = format!("sqlite://{}", dir.join("meta.db").display());
     let store: Arc<dyn MetaStore> =
@@ -120,7 +116,7 @@ pub async fn cdc(cfg: &Config, url: &str, rows: u64) -> Result<()> {
             }
         })
     };
-    let mut first_id = 0;
+    let mut first_id = SEED_ROWS;
     for rate in [1_000u64, 5_000] {
         let start = Instant::now();
         let commits = write(&pool, rate, rows, first_id).await?;
