@@ -34,6 +34,9 @@ pub enum Command {
     /// Manage accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// Source connections, defined once and shared by channels (passwords sealed at rest).
+    #[command(subcommand)]
+    Connection(ConnectionCommand),
     /// Audit log tools.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -217,12 +220,56 @@ pub enum AuditCommand {
     Verify,
 }
 
-/// A HIS database: a SQLite file, or a schema of a PostgreSQL database.
+#[derive(Debug, Subcommand)]
+pub enum ConnectionCommand {
+    /// Define a PostgreSQL source (or redefine the one of this name). The password is read from
+    /// the environment variable named by `--password-env`, never from the command line, and
+    /// stored sealed with the master key.
+    Add {
+        #[arg(long)]
+        name: String,
+        /// The institution whose system this is.
+        #[arg(long)]
+        institution: String,
+        #[arg(long)]
+        host: String,
+        #[arg(long, default_value_t = 5432)]
+        port: u16,
+        #[arg(long)]
+        database: String,
+        #[arg(long)]
+        user: String,
+        /// The schema that holds the HIS tables.
+        #[arg(long)]
+        schema: String,
+        #[arg(long, default_value = "HDOS_SOURCE_PASSWORD")]
+        password_env: String,
+    },
+    /// The defined connections, without their passwords.
+    List {
+        /// Only this institution's.
+        #[arg(long)]
+        institution: Option<String>,
+    },
+    /// Connect and list the schema's tables.
+    Test {
+        name: String,
+    },
+    Remove {
+        name: String,
+    },
+}
+
+/// A HIS database: a SQLite file, or a schema of a PostgreSQL database (a stored connection, or
+/// a URL and a schema).
 #[derive(Debug, Args)]
 pub struct DbSource {
     /// A SQLite HIS database file.
-    #[arg(long, conflicts_with = "postgres")]
+    #[arg(long, conflicts_with_all = ["postgres", "connection"])]
     pub sqlite: Option<PathBuf>,
+    /// A stored connection (`hdos connection add`).
+    #[arg(long, conflicts_with = "postgres")]
+    pub connection: Option<String>,
     /// A PostgreSQL HIS, postgres://user:password@host:port/database; better given in the
     /// environment, to keep the password out of the shell's history.
     #[arg(
@@ -297,12 +344,9 @@ pub enum IngestCommand {
     /// insert, update and delete. The source needs `wal_level = logical` and a user with the
     /// REPLICATION attribute.
     Cdc {
-        /// postgres://user:password@host:port/database; better given in the environment.
-        #[arg(long, env = "HDOS_SOURCE_POSTGRES", hide_env_values = true)]
-        postgres: String,
-        /// The schema that holds the HIS tables.
-        #[arg(long)]
-        schema: String,
+        /// A stored connection, or `--postgres` with `--schema`.
+        #[command(flatten)]
+        db: DbSource,
         /// The institution's unified social credit code, stamped on every row.
         #[arg(long)]
         institution: String,

@@ -5,6 +5,7 @@ mod bench;
 mod bench_cdc;
 mod bench_fhir;
 mod cdc;
+mod connection;
 mod demo;
 mod hl7;
 mod ingest;
@@ -38,6 +39,7 @@ pub async fn run(args: Cli) -> Result<ExitCode> {
         Command::Serve(_) => serve::serve(&cfg).await,
         Command::Migrate => admin::migrate(&cfg).await,
         Command::User(c) => admin::user(&cfg, c).await,
+        Command::Connection(c) => connection::command(&cfg, c).await,
         Command::Audit(AuditCommand::Verify) => admin::audit_verify(&cfg).await,
         Command::Config(ConfigCommand::Show) => {
             print!("{}", cfg.redacted_toml());

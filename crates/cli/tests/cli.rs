@@ -540,3 +540,80 @@ fn hl7_messages_are_received_over_mllp_until_ctrl_c() -> Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn source_connections_keep_their_password_sealed() -> Result<()> {
+    let Ok(pg) = std::env::var("HDOS_TEST_POSTGRES_URL") else {
+        ensure!(
+            std::env::var("HDOS_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+            "HDOS_REQUIRE_POSTGRES=1 but HDOS_TEST_POSTGRES_URL is not set"
+        );
+        return Ok(());
+    };
+    let url = url::Url::parse(&pg)?;
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().join("data");
+    let data_arg = data.to_str().unwrap_or_default();
+    let port = url.port().unwrap_or(5432).to_string();
+    let add = |name: &str, port: &str| {
+        hdos_env(
+            dir.path(),
+            &[
+                "--data-dir",
+                data_arg,
+                "connection",
+                "add",
+                "--name",
+                name,
+                "--institution",
+                "H1",
+                "--host",
+                url.host_str().unwrap_or_default(),
+                "--port",
+                port,
+                "--database",
+                url.path().trim_start_matches('/'),
+                "--user",
+                url.username(),
+                "--schema",
+                "public",
+            ],
+            &[("HDOS_SOURCE_PASSWORD", url.password().unwrap_or("x"))],
+        )
+    };
+    let out = add("his", &port)?;
+    ensure!(out.status.success(), "{}", text(&out));
+    ensure!(text(&out).contains("password sealed"), "{}", text(&out));
+    let out = hdos(&data, &["connection", "test", "his"])?;
+    ensure!(
+        out.status.success() && text(&out).contains("reachable"),
+        "{}",
+        text(&out)
+    );
+    let list = hdos(&data, &["connection", "list"])?;
+    let password = url.password().unwrap_or("x");
+    ensure!(text(&list).contains("\"name\":\"his\""), "{}", text(&list));
+    ensure!(
+        !text(&list).contains(&format!(":{password}@")) && !text(&list).contains("enc:v1"),
+        "no password is listed"
+    );
+
+    let out = add("closed", "1")?;
+    ensure!(out.status.success(), "{}", text(&out));
+    let out = hdos(&data, &["connection", "test", "closed"])?;
+    ensure!(!out.status.success(), "a closed port fails");
+    ensure!(
+        !text(&out).contains(&format!(":{password}@")),
+        "{}",
+        text(&out)
+    );
+    let out = hdos(&data, &["connection", "remove", "closed"])?;
+    ensure!(out.status.success(), "{}", text(&out));
+    let out = hdos(&data, &["connection", "test", "closed"])?;
+    ensure!(
+        text(&out).contains("no connection named `closed`"),
+        "{}",
+        text(&out)
+    );
+    Ok(())
+}

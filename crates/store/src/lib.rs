@@ -150,4 +150,19 @@ pub trait MetaStore: Send + Sync + std::fmt::Debug {
         page: Page,
     ) -> Result<Vec<IngestRun>, StoreError>;
     async fn count_ingest_runs(&self, filter: &RunFilter) -> Result<i64, StoreError>;
+
+    // Source connections.
+    /// Creates the connection, or replaces the definition of the one with the same name.
+    async fn save_connection(
+        &self,
+        new: NewSourceConnection,
+    ) -> Result<SourceConnection, StoreError>;
+    async fn connection(&self, name: &str) -> Result<Option<SourceConnection>, StoreError>;
+    /// By name; one institution's only, when given.
+    async fn list_connections(
+        &self,
+        institution: Option<&str>,
+        page: Page,
+    ) -> Result<Vec<SourceConnection>, StoreError>;
+    async fn delete_connection(&self, name: &str) -> Result<(), StoreError>;
 }

@@ -233,3 +233,37 @@ pub struct RunFilter {
     pub channel: Option<String>,
     pub institution: Option<String>,
 }
+
+/// A source system's connection, shared by the channels that read it. The password is sealed
+/// with the master key by the caller; the store keeps only the sealed text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SourceConnection {
+    pub id: i64,
+    pub name: String,
+    /// `postgres` (the kinds hdos can read: see hdos-ingest's sources).
+    pub kind: String,
+    pub institution: String,
+    pub host: String,
+    pub port: i64,
+    pub database: String,
+    pub username: String,
+    #[serde(skip)]
+    pub sealed_password: Option<String>,
+    pub schema: String,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// What defines a connection; `sealed_password` is already sealed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSourceConnection {
+    pub name: String,
+    pub kind: String,
+    pub institution: String,
+    pub host: String,
+    pub port: i64,
+    pub database: String,
+    pub username: String,
+    pub sealed_password: Option<String>,
+    pub schema: String,
+}

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod audit;
+mod connections;
 mod ingest;
 mod institutions;
 mod settings;
@@ -11,8 +12,8 @@ use crate::{
     Backend, ChainStatus, MetaStore, StoreError,
     model::{
         ApiToken, AuditEntry, AuditFilter, IngestCheckpoint, IngestRun, Institution, Millis,
-        NewAuditEntry, NewInstitution, NewUser, Page, RunCounts, RunFilter, RunStatus, Session,
-        User,
+        NewAuditEntry, NewInstitution, NewSourceConnection, NewUser, Page, RunCounts, RunFilter,
+        RunStatus, Session, SourceConnection, User,
     },
     secret::Secret,
 };
@@ -377,5 +378,28 @@ impl MetaStore for SqlStore {
 
     async fn count_ingest_runs(&self, filter: &RunFilter) -> Result<i64, StoreError> {
         ingest::count_runs(&self.db, filter).await
+    }
+
+    async fn save_connection(
+        &self,
+        new: NewSourceConnection,
+    ) -> Result<SourceConnection, StoreError> {
+        connections::save(&self.db, new).await
+    }
+
+    async fn connection(&self, name: &str) -> Result<Option<SourceConnection>, StoreError> {
+        connections::by_name(&self.db, name).await
+    }
+
+    async fn list_connections(
+        &self,
+        institution: Option<&str>,
+        page: Page,
+    ) -> Result<Vec<SourceConnection>, StoreError> {
+        connections::list(&self.db, institution, page).await
+    }
+
+    async fn delete_connection(&self, name: &str) -> Result<(), StoreError> {
+        connections::delete(&self.db, name).await
     }
 }

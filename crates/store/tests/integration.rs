@@ -83,6 +83,7 @@ conformance!(
     removing_the_newest_audit_entries_is_named,
     concurrent_audit_appends_keep_one_chain,
     injection_text_is_stored_as_text,
+    source_connections_are_saved_listed_and_removed,
 );
 
 #[tokio::test]

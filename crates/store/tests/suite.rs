@@ -479,3 +479,51 @@ pub async fn injection_text_is_stored_as_text(s: &SqlStore) -> Result<()> {
     );
     Ok(())
 }
+
+pub async fn source_connections_are_saved_listed_and_removed(s: &SqlStore) -> Result<()> {
+    let key = hdos_store::MasterKey::generate();
+    let new = |name: &str, institution: &str| hdos_store::NewSourceConnection {
+        name: name.into(),
+        kind: "postgres".into(),
+        institution: institution.into(),
+        host: "his-db.h1.local".into(),
+        port: 5432,
+        database: "his".into(),
+        username: "reader".into(),
+        sealed_password: Some(key.seal("s3cret-pw")),
+        schema: "his".into(),
+    };
+    let first = s.save_connection(new("h1-his", "H1")).await?;
+    ensure!(first.port == 5432 && first.schema == "his");
+    let stored = first.sealed_password.clone().unwrap_or_default();
+    ensure!(
+        !stored.contains("s3cret-pw"),
+        "the password is stored sealed"
+    );
+    ensure!(key.open(&stored)?.expose() == "s3cret-pw");
+    // Saving the same name again replaces the definition.
+    let mut moved = new("h1-his", "H1");
+    moved.host = "10.0.0.7".into();
+    let again = s.save_connection(moved).await?;
+    ensure!(again.id == first.id && again.host == "10.0.0.7");
+    s.save_connection(new("h2-his", "H2")).await?;
+    ensure!(s.list_connections(None, Page::new(10, 0)).await?.len() == 2);
+    let h2 = s.list_connections(Some("H2"), Page::new(10, 0)).await?;
+    ensure!(h2.len() == 1 && h2[0].name == "h2-his");
+    ensure!(
+        !serde_json::to_string(&h2[0])?.contains("enc:v1"),
+        "the sealed password never leaves in JSON"
+    );
+    s.delete_connection("h2-his").await?;
+    ensure!(s.connection("h2-his").await?.is_none());
+    ensure!(s.delete_connection("h2-his").await.is_err());
+    let bad = hdos_store::NewSourceConnection {
+        port: 1 << 40,
+        ..new("bad", "H1")
+    };
+    ensure!(
+        s.save_connection(bad).await.is_err(),
+        "an impossible port is refused"
+    );
+    Ok(())
+}

@@ -17,7 +17,12 @@ fn cli_actor() -> String {
     format!("cli:{user}")
 }
 
-async fn audit(store: &dyn MetaStore, action: &str, target: &str, outcome: Outcome) -> Result<()> {
+pub(super) async fn audit(
+    store: &dyn MetaStore,
+    action: &str,
+    target: &str,
+    outcome: Outcome,
+) -> Result<()> {
     store
         .append_audit(NewAuditEntry {
             actor_id: None,

@@ -48,16 +48,20 @@ fn file_suggestion(path: &Path) -> Result<Option<Suggestion>> {
 }
 
 impl DbSource {
-    /// The database named, if one is.
-    pub fn source(&self) -> Option<BatchSource> {
-        match (&self.sqlite, &self.postgres) {
+    /// The database named, if one is: a stored connection is read and its password unsealed.
+    pub async fn source(&self, cfg: &Config) -> Result<Option<BatchSource>> {
+        if let Some(name) = &self.connection {
+            let (url, schema) = super::connection::postgres(cfg, name).await?;
+            return Ok(Some(BatchSource::Postgres { url, schema }));
+        }
+        Ok(match (&self.sqlite, &self.postgres) {
             (Some(path), _) => Some(BatchSource::Sqlite(path.clone())),
             (None, Some(url)) => Some(BatchSource::Postgres {
                 url: hdos_store::Secret::new(url.as_str()),
                 schema: self.schema.clone().unwrap_or_default(),
             }),
             (None, None) => None,
-        }
+        })
     }
 }
 
@@ -108,13 +112,15 @@ pub async fn ingest(cfg: &Config, cmd: IngestCommand) -> Result<ExitCode> {
             json,
         } => {
             let only: Vec<String> = table.into_iter().collect();
-            let (found, unknown) = match (db.source(), file) {
+            let (found, unknown) = match (db.source(cfg).await?, file) {
                 (Some(source), _) => suggestions(&source, &only).await?,
                 (None, Some(f)) => match file_suggestion(&f)? {
                     Some(s) => (vec![s], Vec::new()),
                     None => (Vec::new(), vec![file_table(&f)]),
                 },
-                (None, None) => bail!("give --sqlite, --postgres with --schema, or --file"),
+                (None, None) => {
+                    bail!("give --sqlite, --connection, --postgres with --schema, or --file")
+                }
             };
             if json {
                 println!("{}", serde_json::to_string_pretty(&found)?);
@@ -160,9 +166,9 @@ pub async fn ingest(cfg: &Config, cmd: IngestCommand) -> Result<ExitCode> {
             full,
             chunk_rows,
         } => {
-            let source = db
-                .source()
-                .context("give --sqlite FILE, or --postgres URL with --schema")?;
+            let source = db.source(cfg).await?.context(
+                "give --sqlite FILE, --connection NAME, or --postgres URL with --schema",
+            )?;
             let store = wiring::open_store(cfg).await?;
             let lake = wiring::open_lake(cfg)?;
             let mappings = match mapping {
@@ -207,14 +213,17 @@ pub async fn ingest(cfg: &Config, cmd: IngestCommand) -> Result<ExitCode> {
             full,
         } => collect_file(cfg, &path, &institution, channel, mapping.as_deref(), full).await,
         IngestCommand::Cdc {
-            postgres,
-            schema,
+            db,
             institution,
             channel,
             mapping,
             table,
         } => {
-            let url = hdos_store::Secret::new(postgres.as_str());
+            let Some(BatchSource::Postgres { url, schema }) = db.source(cfg).await? else {
+                bail!(
+                    "log-based collection reads PostgreSQL: give --connection NAME, or --postgres URL with --schema"
+                );
+            };
             let source = BatchSource::Postgres {
                 url: url.clone(),
                 schema: schema.clone(),

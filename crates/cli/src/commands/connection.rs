@@ -1,0 +1,116 @@
+//! `hdos connection`: source connections kept in the metadata store, their passwords sealed with
+//! the master key, used by `hdos ingest … --connection NAME`.
+
+use super::admin::audit;
+use crate::{cli::ConnectionCommand, config::Config, wiring};
+use anyhow::{Context, Result, bail};
+use hdos_ingest::source::postgres::PostgresSource;
+use hdos_store::{NewSourceConnection, Outcome, Page, Secret};
+use std::{process::ExitCode, time::Instant};
+
+/// The URL (password unsealed) and schema of a stored connection.
+pub async fn postgres(cfg: &Config, name: &str) -> Result<(Secret, String)> {
+    let store = wiring::open_store(cfg).await?;
+    let c = store
+        .connection(name)
+        .await?
+        .with_context(|| format!("no connection named `{name}` (see `hdos connection list`)"))?;
+    if c.kind != "postgres" {
+        bail!(
+            "connection `{name}` is of kind `{}`, which hdos cannot read yet",
+            c.kind
+        );
+    }
+    let mut url = url::Url::parse("postgres://localhost")?;
+    url.set_host(Some(&c.host))
+        .with_context(|| format!("connection `{name}` has an invalid host"))?;
+    let port = u16::try_from(c.port)
+        .with_context(|| format!("connection `{name}` has an invalid port"))?;
+    let _ = url.set_port(Some(port));
+    let _ = url.set_username(&c.username);
+    if let Some(sealed) = &c.sealed_password {
+        let password = wiring::master_key(cfg)?.open(sealed).with_context(|| {
+            format!("the password of connection `{name}` cannot be unsealed with this master key")
+        })?;
+        let _ = url.set_password(Some(password.expose()));
+    }
+    url.set_path(&c.database);
+    Ok((Secret::new(url.as_str()), c.schema))
+}
+
+pub async fn command(cfg: &Config, cmd: ConnectionCommand) -> Result<ExitCode> {
+    let store = wiring::open_store(cfg).await?;
+    match cmd {
+        ConnectionCommand::Add {
+            name,
+            institution,
+            host,
+            port,
+            database,
+            user,
+            schema,
+            password_env,
+        } => {
+            let sealed = match std::env::var(&password_env) {
+                Ok(p) => Some(wiring::master_key(cfg)?.seal(&p)),
+                Err(_) => None,
+            };
+            let saved = store
+                .save_connection(NewSourceConnection {
+                    name: name.clone(),
+                    kind: "postgres".into(),
+                    institution,
+                    host,
+                    port: i64::from(port),
+                    database,
+                    username: user,
+                    sealed_password: sealed,
+                    schema,
+                })
+                .await?;
+            audit(store.as_ref(), "connection.save", &name, Outcome::Success).await?;
+            eprintln!(
+                "connection `{}`: postgres://{}@{}:{}/{} schema {} ({})",
+                saved.name,
+                saved.username,
+                saved.host,
+                saved.port,
+                saved.database,
+                saved.schema,
+                if saved.sealed_password.is_some() {
+                    "password sealed"
+                } else {
+                    "no password"
+                }
+            );
+        }
+        ConnectionCommand::List { institution } => {
+            for c in store
+                .list_connections(institution.as_deref(), Page::new(500, 0))
+                .await?
+            {
+                println!("{}", serde_json::to_string(&c)?);
+            }
+        }
+        ConnectionCommand::Test { name } => {
+            let (url, schema) = postgres(cfg, &name).await?;
+            let started = Instant::now();
+            let tables = tokio::task::spawn_blocking(move || {
+                PostgresSource::open(url.expose(), &schema)?.tables()
+            })
+            .await??;
+            eprintln!(
+                "connection `{name}`: reachable in {} ms; {} tables: {}",
+                started.elapsed().as_millis(),
+                tables.len(),
+                tables.join(", ")
+            );
+        }
+        ConnectionCommand::Remove { name } => {
+            store.delete_connection(&name).await?;
+            audit(store.as_ref(), "connection.remove", &name, Outcome::Success).await?;
+            eprintln!("connection `{name}` removed");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
