@@ -63,14 +63,30 @@ fn every_vendor_table_is_recognised_and_its_key_found() -> Result<()> {
                 "{vendor:?} {table}: took it for {}",
                 s.mapping.dataset
             );
+            let d = hdos_synth::Dataset::ALL
+                .iter()
+                .copied()
+                .find(|d| d.name() == dataset)
+                .context("d")?;
             let key = &std.dataset(dataset).context("dataset")?.key[1];
-            let key_column = &vendor.columns(
-                hdos_synth::Dataset::ALL
+            let key_column = &vendor.columns(d)[0];
+            // Every required standard field the table carries is read from its column.
+            for (field, column) in d.fields().iter().zip(vendor.columns(d)) {
+                let required = std
+                    .dataset(dataset)
+                    .and_then(|ds| ds.fields.iter().find(|f| f.name == *field))
+                    .is_some_and(|f| f.required);
+                let source = s
+                    .mapping
+                    .fields
                     .iter()
-                    .copied()
-                    .find(|d| d.name() == dataset)
-                    .context("d")?,
-            )[0];
+                    .find(|f| f.target == *field)
+                    .and_then(|f| f.source.as_deref());
+                ensure!(
+                    !required || source == Some(*column),
+                    "{vendor:?} {table}: required {field} mapped from {source:?}, not {column}"
+                );
+            }
             let mapped = s.mapping.fields.iter().find(|f| &f.target == key);
             ensure!(
                 mapped.and_then(|f| f.source.as_deref()) == Some(*key_column),

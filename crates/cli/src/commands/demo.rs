@@ -2,9 +2,12 @@
 
 use super::{ingest, serve};
 use crate::{config::Config, wiring};
-use anyhow::Result;
+use anyhow::{Context, Result};
 use hdos_core::Role;
-use hdos_ingest::source::BatchSource;
+use hdos_ingest::{
+    cdc::{CdcChannel, CdcConfig},
+    source::BatchSource,
+};
 use hdos_store::{MetaStore, NewAuditEntry, NewInstitution, NewUser, Outcome, Secret};
 use hdos_synth::{DefectProfile, InstitutionCounts, Options, RegionManifest};
 use std::{
@@ -166,20 +169,76 @@ async fn replay_messages(
     }
 }
 
+/// With PostgreSQL available (`HDOS_DEMO_POSTGRES`), the region's first hospital keeps its HIS
+/// there and is collected by CDC: its HIS is loaded once into the schema `his_<code>` (later
+/// starts reuse it, with whatever changed since), then a CDC channel streams it.
+async fn cdc_hospital(
+    cfg: &Config,
+    state: &hdos_server::AppState,
+    region: &RegionManifest,
+    url: &str,
+) -> Result<(String, CdcChannel)> {
+    let site = region
+        .institutions
+        .first()
+        .context("the region has no institution")?;
+    let schema = super::synth_pg::schema(&site.code);
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(url)
+        .await
+        .context("HDOS_DEMO_POSTGRES is set but PostgreSQL cannot be reached")?;
+    let loaded: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
+            .bind(&schema)
+            .fetch_one(&pool)
+            .await?;
+    pool.close().await;
+    if !loaded {
+        println!(
+            "loading {}'s HIS into PostgreSQL schema {schema} …",
+            site.code
+        );
+        super::synth_pg::load(url, &cfg.data_dir.join("region"), region, 1).await?;
+    }
+    let source = BatchSource::Postgres {
+        url: Secret::new(url),
+        schema: schema.clone(),
+    };
+    let mappings = ingest::suggested_mappings(&source, &[]).await?;
+    let channel = format!("cdc_{}", site.code.to_lowercase());
+    let config = CdcConfig::new(&channel, &site.code, Secret::new(url), &schema, mappings);
+    let running = CdcChannel::start(
+        state.store.clone(),
+        (*state.lake).clone(),
+        hdos_core::standard::Standard::builtin()?,
+        config,
+    )
+    .await?;
+    println!(
+        "  CDC channel {channel} for {} from PostgreSQL schema {schema}",
+        site.code
+    );
+    Ok((site.code.clone(), running))
+}
+
 /// Replays the HL7 institutions' messages, then collects every other institution's HIS by SQL
-/// batch with its suggested mappings (later starts collect only what changed since).
+/// batch with its suggested mappings (later starts collect only what changed since); the
+/// institutions in `streamed` have channels of their own.
 async fn first_collection(
     store: Arc<dyn MetaStore>,
     lake: Arc<hdos_lake::Lake>,
     region_dir: PathBuf,
     region: RegionManifest,
     hl7_channels: Vec<(String, std::net::SocketAddr)>,
+    streamed: Vec<String>,
 ) {
     let started = std::time::Instant::now();
     replay_messages(&region_dir, &hl7_channels).await;
     let mut failed = 0;
     for site in &region.institutions {
-        if hl7_channels.iter().any(|(code, _)| *code == site.code) {
+        if hl7_channels.iter().any(|(code, _)| *code == site.code) || streamed.contains(&site.code)
+        {
             continue;
         }
         let source = BatchSource::Sqlite(region_dir.join(&site.his));
@@ -256,6 +315,10 @@ pub async fn demo(cfg: &Config) -> Result<ExitCode> {
         );
         channels.push(channel);
     }
+    let cdc = match std::env::var("HDOS_DEMO_POSTGRES") {
+        Ok(url) => Some(cdc_hospital(cfg, &state, &region, &url).await?),
+        Err(_) => None,
+    };
     println!();
     println!(
         "The first collection runs in the background: SQL batch from each hospital's HIS, HL7 messages \
@@ -272,9 +335,13 @@ pub async fn demo(cfg: &Config) -> Result<ExitCode> {
         cfg.data_dir.join("region"),
         region,
         addresses,
+        cdc.iter().map(|(code, _)| code.clone()).collect(),
     ));
     serve::run_server(state, &cfg.server.listen).await?;
     for channel in channels {
+        channel.stop().await?;
+    }
+    if let Some((_, channel)) = cdc {
         channel.stop().await?;
     }
     Ok(ExitCode::SUCCESS)
