@@ -43,6 +43,7 @@ impl Reader for FhirIntake {
                 name: &r.name,
                 columns: r.columns(),
                 mapping: &r.mapping,
+                delete: false,
             })
             .collect()
     }

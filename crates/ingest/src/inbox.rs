@@ -25,6 +25,8 @@ pub struct Target<'a> {
     pub name: &'a str,
     pub columns: &'a [String],
     pub mapping: &'a CompiledMapping,
+    /// Its rows are keys whose std rows are deleted.
+    pub delete: bool,
 }
 
 /// What the lander asks of a channel's intake.

@@ -315,3 +315,65 @@ async fn a_restart_lands_again_what_a_crash_left_between_commits() -> Result<()>
     ensure!(count(&lake, "std/lab_result", "").await? == labs);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_cancelled_visit_is_deleted_from_the_std_zone() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let region = region(&dir.path().join("region"), "一级")?;
+    let messages = split_messages(&region.messages);
+    let visit = messages
+        .iter()
+        .map(|m| String::from_utf8_lossy(m).into_owned())
+        .find(|m| m.contains("|ADT^A04^") && m.contains("\rPV1|1|O|"))
+        .context("an outpatient ADT^A04")?;
+    let field = |segment: &str, n: usize| {
+        visit
+            .split('\r')
+            .find(|s| s.starts_with(segment))
+            .and_then(|s| s.split('|').nth(n))
+            .map(|f| f.split('^').next().unwrap_or_default().to_owned())
+            .context("field")
+    };
+    let visit_id = field("PV1", 19)?;
+    let msh = visit.split('\r').next().context("MSH")?;
+    let cancel = format!(
+        "{}\rEVN|A11\rPID|1||{}^^^{}^PI\rPV1|1|O{}{visit_id}\r",
+        msh.replacen("ADT^A04^ADT_A01", "ADT^A11^ADT_A09", 1)
+            .replacen(&field("MSH", 9)?, "CANCEL-1", 1),
+        field("PID", 3)?,
+        region.code,
+        "|".repeat(17),
+    );
+    let lake = Lake::open(dir.path().join("lake").to_str().context("path")?)?;
+    let channel = start(
+        store(dir.path(), "meta.db").await?,
+        &lake,
+        &region.code,
+        &dir.path().join("journal"),
+    )
+    .await?;
+    let mut sender = Sender::connect(channel.local_addr()).await?;
+    let this_visit = format!("WHERE visit_id = '{visit_id}'");
+    ensure!(sender.send(visit.as_bytes()).await?.code == "AA");
+    channel.caught_up().await;
+    ensure!(count(&lake, "std/outpatient_visit", &this_visit).await? == 1);
+    let answer = sender.send(cancel.as_bytes()).await?;
+    ensure!(answer.code == "AA", "{answer:?}");
+    channel.caught_up().await;
+    ensure!(
+        count(&lake, "std/outpatient_visit", &this_visit).await? == 0,
+        "the cancelled visit is gone"
+    );
+    ensure!(count(&lake, "std/outpatient_visit", "").await? == 0);
+    ensure!(
+        count(
+            &lake,
+            "raw/hl7_test/messages",
+            "WHERE message_type = 'ADT^A11'"
+        )
+        .await?
+            == 1
+    );
+    channel.stop().await?;
+    Ok(())
+}

@@ -86,9 +86,6 @@ pub struct Intake {
     pub records: Vec<CompiledRecord>,
 }
 
-/// Cancellations are stored in the raw zone; no record is mapped from them.
-const STORED_ONLY: [&str; 1] = ["ADT^A11"];
-
 /// The segments each kind of message must carry, beyond MSH.
 fn required_segments(kind: &str) -> &'static [&'static str] {
     match kind {
@@ -134,6 +131,7 @@ impl crate::inbox::Reader for Intake {
                 name: &r.name,
                 columns: r.columns(),
                 mapping: &r.mapping,
+                delete: r.delete,
             })
             .collect()
     }
@@ -161,7 +159,7 @@ impl Intake {
     }
 
     fn supports(&self, kind: &str) -> bool {
-        STORED_ONLY.contains(&kind) || self.records.iter().any(|r| r.applies_to(kind))
+        self.records.iter().any(|r| r.applies_to(kind))
     }
 
     /// The message's text, decoded by the character set its MSH-18 declares.
@@ -284,7 +282,12 @@ impl Intake {
                 }
                 let mut rows = Vec::new();
                 for row in record.rows(&message) {
-                    match record.mapping.apply(&row, &self.institution) {
+                    let mapped = if record.delete {
+                        record.mapping.apply_key(&row, &self.institution)
+                    } else {
+                        record.mapping.apply(&row, &self.institution)
+                    };
+                    match mapped {
                         Ok(values) => rows.push(values),
                         Err(r) => {
                             let e = crate::inbox::rejection_error(&record.name, r);

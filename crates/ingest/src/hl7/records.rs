@@ -28,6 +28,10 @@ pub struct RecordMapping {
     pub anchor: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub when: Option<String>,
+    /// The message cancels the record (ADT^A11): only its key is mapped, and the std row of
+    /// that key is deleted.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub delete: bool,
     pub mapping: TableMapping,
 }
 
@@ -54,6 +58,7 @@ pub struct CompiledRecord {
     paths: Vec<FieldPath>,
     columns: Vec<String>,
     when: Option<Condition>,
+    pub delete: bool,
     pub mapping: CompiledMapping,
 }
 
@@ -80,6 +85,7 @@ impl CompiledRecord {
             paths,
             columns,
             when,
+            delete: record.delete,
         })
     }
 

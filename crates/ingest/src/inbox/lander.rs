@@ -10,8 +10,8 @@ use crate::{
     hl7::{AckCode, MappedRecords},
     journal,
     land::{
-        Landed, Quarantined, StdLanding, int64s, quarantine_batch, quarantine_schema, texts,
-        timestamps, txn, utc,
+        Landed, Quarantined, StdChange, StdLanding, int64s, quarantine_batch, quarantine_schema,
+        texts, timestamps, txn, utc,
     },
     mapping::{Rejection, StdValue},
 };
@@ -262,10 +262,20 @@ impl<R: Reader> Lander<R> {
         let targets = self.intake.targets();
         let records = self.landings.iter().zip(&targets);
         for ((landing, target), (mapped, rejected)) in records.zip(per_record) {
+            let changes = mapped
+                .into_iter()
+                .map(|values| {
+                    if target.delete {
+                        StdChange::Delete(values)
+                    } else {
+                        StdChange::Upsert(values)
+                    }
+                })
+                .collect();
             let l = landing
-                .land(&self.lake, target.mapping, seq, mapped, rejected, now)
+                .land_changes(&self.lake, target.mapping, seq, changes, rejected, now)
                 .await?;
-            landed.written += l.written;
+            landed.written += l.written + l.deleted;
             landed.quarantined += l.quarantined;
         }
         if !refused.is_empty() {
