@@ -223,9 +223,10 @@ impl FhirHub {
 
     /// The resource types the channels take.
     pub fn resource_types(&self) -> Vec<String> {
-        let mut types: Vec<String> = self.records.iter().map(|r| r.resource.clone()).collect();
-        types.dedup();
-        types
+        records::resource_types(&self.records)
+            .into_iter()
+            .map(str::to_owned)
+            .collect()
     }
 
     /// The institution's channel, started when it is not running.

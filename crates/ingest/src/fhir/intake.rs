@@ -136,9 +136,7 @@ impl FhirIntake {
 
     /// The resource types this channel takes.
     pub fn resource_types(&self) -> Vec<&str> {
-        let mut types: Vec<&str> = self.records.iter().map(|r| r.resource.as_str()).collect();
-        types.dedup();
-        types
+        super::records::resource_types(&self.records)
     }
 
     /// Assesses a request; `now` is the RFC 3339 time stamped on resources without

@@ -62,6 +62,17 @@ impl ResourceMappings {
     }
 }
 
+/// The resource types `records` read, each once, in the order first listed.
+pub fn resource_types(records: &[CompiledResource]) -> Vec<&str> {
+    let mut types: Vec<&str> = Vec::new();
+    for r in records {
+        if !types.contains(&r.resource.as_str()) {
+            types.push(&r.resource);
+        }
+    }
+    types
+}
+
 /// A record mapping checked against the standard, ready to read resources.
 #[derive(Debug, Clone)]
 pub struct CompiledResource {
