@@ -250,25 +250,44 @@ async fn run(
 ) -> Result<RunCounts, IngestError> {
     let c = &shared.config;
     if let Some(full) = snapshot {
-        for m in &c.mappings {
-            let job = BatchJob {
-                channel: c.channel.clone(),
-                institution: c.institution.clone(),
-                source: BatchSource::Postgres {
-                    url: c.url.clone(),
-                    schema: c.schema.clone(),
-                },
-                mapping: m.clone(),
-                chunk_rows: c.chunk_rows,
-                full,
-            };
-            batch::run(
-                shared.store.as_ref(),
-                &shared.lake,
-                Standard::builtin()?,
-                &job,
-            )
-            .await?;
+        // Tables read whole so far; a failure is retried with backoff from the failed table.
+        let mut done = vec![false; c.mappings.len()];
+        let mut backoff = Duration::from_millis(500);
+        loop {
+            let mut failure = None;
+            for (i, m) in c.mappings.iter().enumerate() {
+                if done[i] {
+                    continue;
+                }
+                let job = BatchJob {
+                    channel: c.channel.clone(),
+                    institution: c.institution.clone(),
+                    source: BatchSource::Postgres {
+                        url: c.url.clone(),
+                        schema: c.schema.clone(),
+                    },
+                    mapping: m.clone(),
+                    chunk_rows: c.chunk_rows,
+                    full,
+                };
+                let standard = Standard::builtin()?;
+                match batch::run(shared.store.as_ref(), &shared.lake, standard, &job).await {
+                    Ok(_) => done[i] = true,
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
+                    }
+                }
+            }
+            let Some(e) = failure else { break };
+            let text = e.to_string();
+            tracing::warn!(channel = %c.channel, error = %text, retry_in = ?backoff, "CDC snapshot failed; retrying");
+            shared.progress.send_modify(|p| p.last_error = Some(text));
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = stop.changed() => return Ok(RunCounts::default()),
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(30));
         }
         let generation = shared
             .store
