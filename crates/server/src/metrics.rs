@@ -1,8 +1,11 @@
 //! Prometheus metrics, served at `/metrics`.
 
+use hdos_store::{IngestRun, RunStatus};
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
+use std::collections::HashSet;
 
 #[derive(Debug, Clone)]
 pub struct Metrics {
@@ -74,6 +77,71 @@ impl Metrics {
         }
         String::from_utf8(buf).unwrap_or_default()
     }
+}
+
+/// Gauges of each channel's source tables from their latest runs (newest first in `runs`):
+/// rows read, written and quarantined, whether the run is going or failed, and when it last
+/// moved. Built at scrape time from the run history, which every collector process writes.
+pub fn collection(runs: &[IngestRun]) -> String {
+    let registry = Registry::new_custom(Some("hdos".into()), None).unwrap_or_default();
+    let labels = ["channel", "table"];
+    let gauges = (
+        IntGaugeVec::new(
+            Opts::new("ingest_rows", "Rows of the latest run by kind"),
+            &["channel", "table", "kind"],
+        ),
+        IntGaugeVec::new(
+            Opts::new("ingest_running", "1 while the latest run goes on"),
+            &labels,
+        ),
+        IntGaugeVec::new(
+            Opts::new("ingest_failed", "1 when the latest run failed"),
+            &labels,
+        ),
+        IntGaugeVec::new(
+            Opts::new(
+                "ingest_last_update_seconds",
+                "When the latest run last moved (Unix time)",
+            ),
+            &labels,
+        ),
+    );
+    let (Ok(rows), Ok(running), Ok(failed), Ok(updated)) = gauges else {
+        return String::new();
+    };
+    for g in [&rows, &running, &failed, &updated] {
+        if let Err(e) = registry.register(Box::new(g.clone())) {
+            tracing::error!(error = %e, "metric registration failed");
+        }
+    }
+    let mut seen = HashSet::new();
+    for r in runs {
+        if !seen.insert((r.channel.as_str(), r.source_table.as_str())) {
+            continue;
+        }
+        let (c, t) = (r.channel.as_str(), r.source_table.as_str());
+        for (kind, n) in [
+            ("read", r.counts.rows_read),
+            ("written", r.counts.rows_written),
+            ("quarantined", r.counts.rows_quarantined),
+        ] {
+            rows.with_label_values(&[c, t, kind]).set(n);
+        }
+        running
+            .with_label_values(&[c, t])
+            .set(i64::from(r.status == RunStatus::Running));
+        failed
+            .with_label_values(&[c, t])
+            .set(i64::from(r.status == RunStatus::Failed));
+        updated
+            .with_label_values(&[c, t])
+            .set(r.finished_at.unwrap_or(r.started_at) / 1000);
+    }
+    let mut buf = Vec::new();
+    if let Err(e) = TextEncoder::new().encode(&registry.gather(), &mut buf) {
+        tracing::error!(error = %e, "metrics encoding failed");
+    }
+    String::from_utf8(buf).unwrap_or_default()
 }
 
 impl Default for Metrics {

@@ -446,3 +446,46 @@ async fn collection_runs_are_listed_and_a_provider_sees_only_its_own() -> Result
     ensure!(page.contains("仅显示本机构的采集"));
     Ok(())
 }
+
+#[tokio::test]
+async fn metrics_show_each_channels_latest_run() -> Result<()> {
+    use hdos_store::{RunCounts, RunStatus};
+    let app = TestApp::new().await?;
+    let store = &app.state.store;
+    let old = store
+        .start_ingest_run("his_h1", "MZJZ", "H1", "full")
+        .await?;
+    let counts = RunCounts {
+        rows_read: 10,
+        rows_written: 9,
+        rows_quarantined: 1,
+        bytes: 100,
+    };
+    store
+        .update_ingest_run(old.id, RunStatus::Failed, counts, Some("source went away"))
+        .await?;
+    let new = store
+        .start_ingest_run("his_h1", "MZJZ", "H1", "incremental")
+        .await?;
+    store
+        .update_ingest_run(
+            new.id,
+            RunStatus::Running,
+            RunCounts {
+                rows_read: 5,
+                rows_written: 5,
+                ..counts
+            },
+            None,
+        )
+        .await?;
+    let metrics = body_text(app.send(get("/metrics", None)).await?).await?;
+    for line in [
+        r#"hdos_ingest_rows{channel="his_h1",kind="written",table="MZJZ"} 5"#,
+        r#"hdos_ingest_running{channel="his_h1",table="MZJZ"} 1"#,
+        r#"hdos_ingest_failed{channel="his_h1",table="MZJZ"} 0"#,
+    ] {
+        ensure!(metrics.contains(line), "{line} missing from\n{metrics}");
+    }
+    Ok(())
+}

@@ -46,9 +46,14 @@ pub async fn readyz(State(app): State<AppState>) -> Response {
 /// Prometheus metrics in the text exposition format.
 #[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, body = String)))]
 pub async fn metrics(State(app): State<AppState>) -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        app.metrics.render(),
-    )
-        .into_response()
+    let mut text = app.metrics.render();
+    match app
+        .store
+        .list_ingest_runs(&Default::default(), hdos_store::Page::new(500, 0))
+        .await
+    {
+        Ok(runs) => text.push_str(&crate::metrics::collection(&runs)),
+        Err(e) => tracing::warn!(error = %e, "collection metrics unavailable"),
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
