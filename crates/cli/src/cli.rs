@@ -260,6 +260,18 @@ pub enum ConnectionCommand {
     },
 }
 
+/// Which tables of a HIS are collected, and how they map to the standard.
+#[derive(Debug, Args)]
+pub struct TableSelection {
+    /// Confirmed mappings (TOML with `[[tables]]`, as `suggest` prints); without it the
+    /// suggested mappings are used.
+    #[arg(long)]
+    pub mapping: Option<PathBuf>,
+    /// Only these tables (default: every table with a mapping).
+    #[arg(long)]
+    pub table: Vec<String>,
+}
+
 /// A HIS database: a SQLite file, or a schema of a PostgreSQL database (a stored connection, or
 /// a URL and a schema).
 #[derive(Debug, Args)]
@@ -311,13 +323,8 @@ pub enum IngestCommand {
         /// The channel's name (default: `his_` and the institution code).
         #[arg(long)]
         channel: Option<String>,
-        /// Confirmed mappings (TOML with `[[tables]]`, as `suggest` prints); without it the
-        /// suggested mappings are used.
-        #[arg(long)]
-        mapping: Option<PathBuf>,
-        /// Only these tables (default: every table with a mapping).
-        #[arg(long)]
-        table: Vec<String>,
+        #[command(flatten)]
+        tables: TableSelection,
         #[arg(long)]
         full: bool,
         #[arg(long, default_value_t = hdos_ingest::batch::DEFAULT_CHUNK_ROWS)]
@@ -353,13 +360,8 @@ pub enum IngestCommand {
         /// The channel's name (default: `cdc_` and the institution code); it names the slot.
         #[arg(long)]
         channel: Option<String>,
-        /// Confirmed mappings (TOML with `[[tables]]`, as `suggest` prints); without it the
-        /// suggested mappings are used.
-        #[arg(long)]
-        mapping: Option<PathBuf>,
-        /// Only these tables (default: every table with a mapping).
-        #[arg(long)]
-        table: Vec<String>,
+        #[command(flatten)]
+        tables: TableSelection,
     },
     /// Receive HL7 v2 messages over MLLP for one institution until Ctrl-C: each message is
     /// stored before its ACK, then landed in the lake.

@@ -79,6 +79,23 @@ impl TableMapping {
     }
 }
 
+/// Refuses two mappings with the same `source_table`: it names a record in checkpoints, runs
+/// and quarantine.
+pub(crate) fn distinct_names<'a>(
+    mappings: impl IntoIterator<Item = &'a TableMapping>,
+) -> Result<(), IngestError> {
+    let mut seen = std::collections::HashSet::new();
+    for m in mappings {
+        if !seen.insert(m.source_table.as_str()) {
+            return Err(IngestError::InvalidMapping {
+                table: m.source_table.clone(),
+                reason: "two records have this name".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
 fn default_offset() -> i32 {
     DEFAULT_UTC_OFFSET_MINUTES
 }

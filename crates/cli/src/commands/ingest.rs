@@ -2,7 +2,7 @@
 //! over MLLP, list runs.
 
 use crate::{
-    cli::{DbSource, IngestCommand},
+    cli::{DbSource, IngestCommand, TableSelection},
     config::Config,
     wiring,
 };
@@ -62,6 +62,23 @@ impl DbSource {
             }),
             (None, None) => None,
         })
+    }
+}
+
+impl TableSelection {
+    /// The confirmed mappings of the selected tables, or their suggested ones; at least one.
+    async fn mappings(&self, source: &BatchSource) -> Result<Vec<TableMapping>> {
+        let mappings = match &self.mapping {
+            Some(path) => read_mappings(path, &self.table)?,
+            None => suggested_mappings(source, &self.table).await?,
+        };
+        if mappings.is_empty() {
+            bail!(
+                "no table of {} has a mapping to collect",
+                source_name(source)
+            );
+        }
+        Ok(mappings)
     }
 }
 
@@ -161,8 +178,7 @@ pub async fn ingest(cfg: &Config, cmd: IngestCommand) -> Result<ExitCode> {
             db,
             institution,
             channel,
-            mapping,
-            table,
+            tables,
             full,
             chunk_rows,
         } => {
@@ -171,16 +187,7 @@ pub async fn ingest(cfg: &Config, cmd: IngestCommand) -> Result<ExitCode> {
             )?;
             let store = wiring::open_store(cfg).await?;
             let lake = wiring::open_lake(cfg)?;
-            let mappings = match mapping {
-                Some(path) => read_mappings(&path, &table)?,
-                None => suggested_mappings(&source, &table).await?,
-            };
-            if mappings.is_empty() {
-                bail!(
-                    "no table of {} has a mapping to collect",
-                    source_name(&source)
-                );
-            }
+            let mappings = tables.mappings(&source).await?;
             let channel = channel.unwrap_or_else(|| default_channel(&institution));
             let his = His {
                 source: &source,
@@ -216,8 +223,7 @@ pub async fn ingest(cfg: &Config, cmd: IngestCommand) -> Result<ExitCode> {
             db,
             institution,
             channel,
-            mapping,
-            table,
+            tables,
         } => {
             let Some(BatchSource::Postgres { url, schema }) = db.source(cfg).await? else {
                 bail!(
@@ -228,16 +234,7 @@ pub async fn ingest(cfg: &Config, cmd: IngestCommand) -> Result<ExitCode> {
                 url: url.clone(),
                 schema: schema.clone(),
             };
-            let mappings = match mapping {
-                Some(path) => read_mappings(&path, &table)?,
-                None => suggested_mappings(&source, &table).await?,
-            };
-            if mappings.is_empty() {
-                bail!(
-                    "no table of {} has a mapping to collect",
-                    source_name(&source)
-                );
-            }
+            let mappings = tables.mappings(&source).await?;
             let channel = channel.unwrap_or_else(|| format!("cdc_{}", institution.to_lowercase()));
             let config =
                 hdos_ingest::cdc::CdcConfig::new(&channel, &institution, url, &schema, mappings);
@@ -305,16 +302,10 @@ async fn collect_file(
 ) -> Result<ExitCode> {
     let table = file_table(path);
     let mapping = match mapping {
-        Some(m) => {
-            let text =
-                std::fs::read_to_string(m).with_context(|| format!("reading {}", m.display()))?;
-            let file: MappingFile = toml::from_str(&text)
-                .with_context(|| format!("{} is not a mapping file", m.display()))?;
-            file.tables
-                .into_iter()
-                .find(|t| t.source_table == table)
-                .with_context(|| format!("{} has no mapping for table `{table}`", m.display()))?
-        }
+        Some(m) => read_mappings(m, std::slice::from_ref(&table))?
+            .into_iter()
+            .next()
+            .with_context(|| format!("{} has no mapping for table `{table}`", m.display()))?,
         None => {
             file_suggestion(path)?
                 .with_context(|| {

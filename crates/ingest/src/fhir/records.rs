@@ -45,20 +45,11 @@ impl ResourceMappings {
 
     /// Checks every record against the standard.
     pub fn compile(&self, standard: &Standard) -> Result<Vec<CompiledResource>, IngestError> {
-        let records = self
-            .records
+        crate::mapping::distinct_names(self.records.iter().map(|r| &r.mapping))?;
+        self.records
             .iter()
             .map(|r| CompiledResource::new(r, standard))
-            .collect::<Result<Vec<_>, _>>()?;
-        for (i, r) in records.iter().enumerate() {
-            if records[..i].iter().any(|o| o.name == r.name) {
-                return Err(IngestError::InvalidMapping {
-                    table: r.name.clone(),
-                    reason: "two records have this name".into(),
-                });
-            }
-        }
-        Ok(records)
+            .collect()
     }
 }
 
@@ -128,6 +119,15 @@ impl CompiledResource {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn two_records_of_one_name_are_refused() {
+        let standard = Standard::builtin().unwrap();
+        let mut mappings = ResourceMappings::builtin().unwrap();
+        mappings.records.push(mappings.records[0].clone());
+        let e = mappings.compile(standard).unwrap_err();
+        assert!(e.to_string().contains("two records have this name"), "{e}");
+    }
 
     #[test]
     fn the_builtin_mappings_compile_against_the_standard() {

@@ -144,18 +144,10 @@ pub fn compile(
     mappings: &MessageMappings,
     standard: &Standard,
 ) -> Result<Vec<CompiledRecord>, IngestError> {
-    let records = mappings
+    crate::mapping::distinct_names(mappings.records.iter().map(|r| &r.mapping))?;
+    mappings
         .records
         .iter()
         .map(|r| CompiledRecord::new(r, standard))
-        .collect::<Result<Vec<_>, _>>()?;
-    for (i, r) in records.iter().enumerate() {
-        if records[..i].iter().any(|o| o.name == r.name) {
-            return Err(IngestError::InvalidMapping {
-                table: r.name.clone(),
-                reason: "two records have this name".into(),
-            });
-        }
-    }
-    Ok(records)
+        .collect()
 }
