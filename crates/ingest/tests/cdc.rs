@@ -16,7 +16,7 @@ use hdos_lake::{
 use hdos_store::{MetaStore, Secret};
 use std::{sync::Arc, time::Duration};
 
-mod common;
+use crate::common;
 
 const INSTITUTION: &str = "H330100010";
 

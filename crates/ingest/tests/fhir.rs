@@ -18,7 +18,7 @@ use hdos_store::MetaStore;
 use serde_json::{Value, json};
 use std::{path::Path, sync::Arc};
 
-mod common;
+use crate::common;
 
 const INSTITUTION: &str = "H330100001";
 

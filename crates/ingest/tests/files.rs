@@ -23,7 +23,7 @@ use hdos_store::SqlStore;
 use hdos_synth::{Dataset, DefectProfile, Vendor};
 use std::{io::Write, path::Path, sync::Arc};
 
-mod common;
+use crate::common;
 
 /// A hospital's table as text: its institution, columns and rows.
 struct Table {

@@ -18,7 +18,7 @@ use hdos_store::MetaStore;
 use hdos_synth::DefectProfile;
 use std::{path::Path, sync::Arc};
 
-mod common;
+use crate::common;
 
 struct Region {
     code: String,

@@ -15,7 +15,7 @@ use hdos_ingest::{
 use hdos_lake::Lake;
 use hdos_store::{MetaStore, RunFilter, RunStatus, Secret};
 
-mod common;
+use crate::common;
 
 const INSTITUTION: &str = "H330100009";
 

@@ -1,7 +1,5 @@
 //! What the collection tests share: a small synthetic region, a SQLite metadata store in a
 //! temporary directory, row counts in the lake, and an outpatient table in a PostgreSQL HIS schema.
-// Each test binary uses some of these helpers.
-#![allow(dead_code)]
 
 use anyhow::{Context, Result, bail};
 use chrono::NaiveDate;
