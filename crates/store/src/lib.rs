@@ -165,4 +165,50 @@ pub trait MetaStore: Send + Sync + std::fmt::Debug {
         page: Page,
     ) -> Result<Vec<SourceConnection>, StoreError>;
     async fn delete_connection(&self, name: &str) -> Result<(), StoreError>;
+
+    // Channels, leases and workers.
+    /// Creates the channel, or replaces the definition of the one with the same name.
+    async fn save_channel(&self, new: NewChannel) -> Result<Channel, StoreError>;
+    async fn channel(&self, name: &str) -> Result<Option<Channel>, StoreError>;
+    /// By name; one institution's only, when given.
+    async fn list_channels(
+        &self,
+        institution: Option<&str>,
+        page: Page,
+    ) -> Result<Vec<Channel>, StoreError>;
+    /// Removes the channel and its lease; its checkpoints and run history stay.
+    async fn delete_channel(&self, name: &str) -> Result<(), StoreError>;
+    async fn set_channel_enabled(&self, name: &str, enabled: bool) -> Result<(), StoreError>;
+    /// Asks for a run; a request already pending is kept.
+    async fn request_channel_run(&self, name: &str, at: Millis) -> Result<(), StoreError>;
+    /// Asks the worker running the channel to stop its current run.
+    async fn request_channel_cancel(&self, name: &str, at: Millis) -> Result<(), StoreError>;
+    /// Records how a run ended; clears the requests made before it started.
+    async fn finish_channel_run(
+        &self,
+        name: &str,
+        outcome: &ChannelOutcome,
+    ) -> Result<(), StoreError>;
+    /// The channel's lease, if no one holds it or its holder let it expire by `now`.
+    async fn claim_channel_lease(
+        &self,
+        channel: &str,
+        worker: &str,
+        now: Millis,
+        ttl_ms: i64,
+    ) -> Result<Option<ChannelLease>, StoreError>;
+    /// Extends a lease still held under its token; false when it was lost.
+    async fn renew_channel_lease(
+        &self,
+        lease: &ChannelLease,
+        now: Millis,
+        ttl_ms: i64,
+    ) -> Result<bool, StoreError>;
+    async fn release_channel_lease(&self, lease: &ChannelLease) -> Result<(), StoreError>;
+    /// Leases not expired by `now`.
+    async fn live_channel_leases(&self, now: Millis) -> Result<Vec<ChannelLease>, StoreError>;
+    /// Records a worker's heartbeat (or its stop) and the channels it runs.
+    async fn report_worker(&self, status: &WorkerStatus) -> Result<(), StoreError>;
+    /// Workers seen since `since`, most recently seen first.
+    async fn list_workers(&self, since: Millis) -> Result<Vec<WorkerStatus>, StoreError>;
 }

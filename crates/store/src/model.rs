@@ -267,3 +267,72 @@ pub struct NewSourceConnection {
     pub sealed_password: Option<String>,
     pub schema: String,
 }
+
+/// A collection channel (采集通道). Its `spec` is hdos-ingest's, kept here as JSON text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Channel {
+    pub id: i64,
+    pub name: String,
+    pub institution: String,
+    /// `sql`, `cdc`, `mllp` or `folder` (the kinds hdos-ingest runs).
+    pub kind: String,
+    pub spec: String,
+    /// A five-field cron expression; `None` runs a batch channel only on request.
+    pub schedule: Option<String>,
+    pub enabled: bool,
+    pub next_run_at: Option<Millis>,
+    pub run_requested_at: Option<Millis>,
+    pub cancel_requested_at: Option<Millis>,
+    /// Failed runs in a row.
+    pub failures: i64,
+    pub last_error: Option<String>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// What defines a channel. Saving an existing name replaces its definition and keeps its
+/// requests and failure count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewChannel {
+    pub name: String,
+    pub institution: String,
+    pub kind: String,
+    pub spec: String,
+    pub schedule: Option<String>,
+    pub enabled: bool,
+    pub next_run_at: Option<Millis>,
+}
+
+/// How a channel's run ended, as the worker that ran it records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelOutcome {
+    /// When the run started: requests made before it are answered by it.
+    pub started_at: Millis,
+    pub next_run_at: Option<Millis>,
+    pub failures: i64,
+    pub last_error: Option<String>,
+}
+
+/// A worker's hold on a channel until `expires_at`, unless renewed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChannelLease {
+    pub channel: String,
+    pub worker: String,
+    /// Grows by one with each new holder.
+    pub token: i64,
+    pub acquired_at: Millis,
+    pub expires_at: Millis,
+}
+
+/// A worker process as it last reported itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WorkerStatus {
+    pub id: String,
+    pub host: String,
+    pub pid: i64,
+    pub started_at: Millis,
+    pub seen_at: Millis,
+    /// The channels it runs.
+    pub running: Vec<String>,
+    pub stopped_at: Option<Millis>,
+}

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod audit;
+mod channels;
 mod connections;
 mod ingest;
 mod institutions;
@@ -11,9 +12,10 @@ mod settings;
 use crate::{
     Backend, ChainStatus, MetaStore, StoreError,
     model::{
-        ApiToken, AuditEntry, AuditFilter, IngestCheckpoint, IngestRun, Institution, Millis,
-        NewAuditEntry, NewInstitution, NewSourceConnection, NewUser, Page, RunCounts, RunFilter,
-        RunStatus, Session, SourceConnection, User,
+        ApiToken, AuditEntry, AuditFilter, Channel, ChannelLease, ChannelOutcome, IngestCheckpoint,
+        IngestRun, Institution, Millis, NewAuditEntry, NewChannel, NewInstitution,
+        NewSourceConnection, NewUser, Page, RunCounts, RunFilter, RunStatus, Session,
+        SourceConnection, User, WorkerStatus,
     },
     secret::Secret,
 };
@@ -401,5 +403,80 @@ impl MetaStore for SqlStore {
 
     async fn delete_connection(&self, name: &str) -> Result<(), StoreError> {
         connections::delete(&self.db, name).await
+    }
+
+    async fn save_channel(&self, new: NewChannel) -> Result<Channel, StoreError> {
+        channels::save(&self.db, new).await
+    }
+
+    async fn channel(&self, name: &str) -> Result<Option<Channel>, StoreError> {
+        channels::by_name(&self.db, name).await
+    }
+
+    async fn list_channels(
+        &self,
+        institution: Option<&str>,
+        page: Page,
+    ) -> Result<Vec<Channel>, StoreError> {
+        channels::list(&self.db, institution, page).await
+    }
+
+    async fn delete_channel(&self, name: &str) -> Result<(), StoreError> {
+        channels::delete(&self.db, name).await
+    }
+
+    async fn set_channel_enabled(&self, name: &str, enabled: bool) -> Result<(), StoreError> {
+        channels::set_enabled(&self.db, name, enabled).await
+    }
+
+    async fn request_channel_run(&self, name: &str, at: Millis) -> Result<(), StoreError> {
+        channels::request_run(&self.db, name, at).await
+    }
+
+    async fn request_channel_cancel(&self, name: &str, at: Millis) -> Result<(), StoreError> {
+        channels::request_cancel(&self.db, name, at).await
+    }
+
+    async fn finish_channel_run(
+        &self,
+        name: &str,
+        outcome: &ChannelOutcome,
+    ) -> Result<(), StoreError> {
+        channels::finish_run(&self.db, name, outcome).await
+    }
+
+    async fn claim_channel_lease(
+        &self,
+        channel: &str,
+        worker: &str,
+        now: Millis,
+        ttl_ms: i64,
+    ) -> Result<Option<ChannelLease>, StoreError> {
+        channels::claim_lease(&self.db, channel, worker, now, ttl_ms).await
+    }
+
+    async fn renew_channel_lease(
+        &self,
+        lease: &ChannelLease,
+        now: Millis,
+        ttl_ms: i64,
+    ) -> Result<bool, StoreError> {
+        channels::renew_lease(&self.db, lease, now, ttl_ms).await
+    }
+
+    async fn release_channel_lease(&self, lease: &ChannelLease) -> Result<(), StoreError> {
+        channels::release_lease(&self.db, lease).await
+    }
+
+    async fn live_channel_leases(&self, now: Millis) -> Result<Vec<ChannelLease>, StoreError> {
+        channels::live_leases(&self.db, now).await
+    }
+
+    async fn report_worker(&self, status: &WorkerStatus) -> Result<(), StoreError> {
+        channels::report_worker(&self.db, status).await
+    }
+
+    async fn list_workers(&self, since: Millis) -> Result<Vec<WorkerStatus>, StoreError> {
+        channels::workers(&self.db, since).await
     }
 }

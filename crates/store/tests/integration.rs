@@ -84,6 +84,9 @@ conformance!(
     concurrent_audit_appends_keep_one_chain,
     injection_text_is_stored_as_text,
     source_connections_are_saved_listed_and_removed,
+    channels_are_saved_requested_and_finished,
+    a_channel_lease_has_one_holder_at_a_time,
+    workers_report_what_they_run,
 );
 
 #[tokio::test]

@@ -527,3 +527,152 @@ pub async fn source_connections_are_saved_listed_and_removed(s: &SqlStore) -> Re
     );
     Ok(())
 }
+
+fn channel(name: &str, institution: &str) -> hdos_store::NewChannel {
+    hdos_store::NewChannel {
+        name: name.into(),
+        institution: institution.into(),
+        kind: "sql".into(),
+        spec: r#"{"connection":"h1-his"}"#.into(),
+        schedule: Some("*/10 * * * *".into()),
+        enabled: true,
+        next_run_at: Some(1_000),
+    }
+}
+
+pub async fn channels_are_saved_requested_and_finished(s: &SqlStore) -> Result<()> {
+    let first = s.save_channel(channel("his_h1", "H1")).await?;
+    ensure!(first.enabled && first.failures == 0 && first.run_requested_at.is_none());
+    s.save_channel(channel("his_h2", "H2")).await?;
+    // Saving the same name replaces the definition and keeps the row.
+    let again = s
+        .save_channel(hdos_store::NewChannel {
+            schedule: None,
+            ..channel("his_h1", "H1")
+        })
+        .await?;
+    ensure!(again.id == first.id && again.schedule.is_none());
+    ensure!(s.list_channels(None, Page::new(10, 0)).await?.len() == 2);
+    let h2 = s.list_channels(Some("H2"), Page::new(10, 0)).await?;
+    ensure!(h2.len() == 1 && h2[0].name == "his_h2");
+
+    // A pending request keeps its first time; a run that started after it answers it.
+    s.request_channel_run("his_h1", 5_000).await?;
+    s.request_channel_run("his_h1", 6_000).await?;
+    s.request_channel_cancel("his_h1", 6_500).await?;
+    let c = s.channel("his_h1").await?.context("saved")?;
+    ensure!(c.run_requested_at == Some(5_000) && c.cancel_requested_at == Some(6_500));
+    let failed = hdos_store::ChannelOutcome {
+        started_at: 4_000,
+        next_run_at: Some(9_000),
+        failures: 1,
+        last_error: Some("source unreachable".into()),
+    };
+    s.finish_channel_run("his_h1", &failed).await?;
+    let c = s.channel("his_h1").await?.context("saved")?;
+    ensure!(
+        c.run_requested_at == Some(5_000),
+        "a run that started before the request does not answer it"
+    );
+    ensure!(c.cancel_requested_at.is_none() && c.failures == 1 && c.next_run_at == Some(9_000));
+    ensure!(c.last_error.as_deref() == Some("source unreachable"));
+    let ok = hdos_store::ChannelOutcome {
+        started_at: 7_000,
+        next_run_at: None,
+        failures: 0,
+        last_error: None,
+    };
+    s.finish_channel_run("his_h1", &ok).await?;
+    let c = s.channel("his_h1").await?.context("saved")?;
+    ensure!(c.run_requested_at.is_none() && c.failures == 0 && c.last_error.is_none());
+
+    s.set_channel_enabled("his_h2", false).await?;
+    ensure!(!s.channel("his_h2").await?.context("saved")?.enabled);
+    let missing = s
+        .request_channel_run("nope", 1)
+        .await
+        .err()
+        .context("no channel")?;
+    ensure!(missing.kind() == ErrorKind::NotFound, "{missing}");
+    s.delete_channel("his_h2").await?;
+    ensure!(s.channel("his_h2").await?.is_none());
+    ensure!(s.delete_channel("his_h2").await.is_err());
+    Ok(())
+}
+
+pub async fn a_channel_lease_has_one_holder_at_a_time(s: &SqlStore) -> Result<()> {
+    let ttl = 10_000;
+    let mine = s
+        .claim_channel_lease("cdc_h1", "w1", 100_000, ttl)
+        .await?
+        .context("a free channel is claimed")?;
+    ensure!(mine.worker == "w1" && mine.expires_at == 110_000);
+    ensure!(
+        s.claim_channel_lease("cdc_h1", "w2", 105_000, ttl)
+            .await?
+            .is_none(),
+        "a held lease is not taken"
+    );
+    ensure!(s.renew_channel_lease(&mine, 108_000, ttl).await?);
+    ensure!(
+        s.claim_channel_lease("cdc_h1", "w2", 117_000, ttl)
+            .await?
+            .is_none(),
+        "a renewed lease is held to its new expiry"
+    );
+    // The holder stops renewing: after the expiry another worker takes it over.
+    let theirs = s
+        .claim_channel_lease("cdc_h1", "w2", 118_000, ttl)
+        .await?
+        .context("an expired lease is taken")?;
+    ensure!(theirs.worker == "w2" && theirs.token == mine.token + 1);
+    ensure!(
+        !s.renew_channel_lease(&mine, 119_000, ttl).await?,
+        "the old holder learns it lost the lease"
+    );
+    let live = s.live_channel_leases(119_000).await?;
+    ensure!(live.len() == 1 && live[0].worker == "w2");
+    s.release_channel_lease(&theirs).await?;
+    ensure!(s.live_channel_leases(119_000).await?.is_empty());
+
+    // Many workers claiming at once: exactly one wins.
+    let claims = (0..8).map(|i| {
+        let s = s.clone();
+        tokio::spawn(async move {
+            s.claim_channel_lease("mllp_h9", &format!("w{i}"), 200_000, ttl)
+                .await
+        })
+    });
+    let mut winners = 0;
+    for c in claims {
+        winners += usize::from(c.await??.is_some());
+    }
+    ensure!(winners == 1, "{winners} workers hold the lease");
+    Ok(())
+}
+
+pub async fn workers_report_what_they_run(s: &SqlStore) -> Result<()> {
+    let mut w = hdos_store::WorkerStatus {
+        id: "node1-4242".into(),
+        host: "node1".into(),
+        pid: 4242,
+        started_at: 1_000,
+        seen_at: 2_000,
+        running: vec!["cdc_h1".into(), "his_h2".into()],
+        stopped_at: None,
+    };
+    s.report_worker(&w).await?;
+    w.seen_at = 3_000;
+    w.running = vec!["cdc_h1".into()];
+    s.report_worker(&w).await?;
+    let seen = s.list_workers(2_500).await?;
+    ensure!(seen.len() == 1 && seen[0].running == ["cdc_h1"] && seen[0].seen_at == 3_000);
+    ensure!(s.list_workers(3_500).await?.is_empty());
+    w.stopped_at = Some(4_000);
+    w.seen_at = 4_000;
+    w.running.clear();
+    s.report_worker(&w).await?;
+    let seen = s.list_workers(0).await?;
+    ensure!(seen[0].stopped_at == Some(4_000) && seen[0].running.is_empty());
+    Ok(())
+}
