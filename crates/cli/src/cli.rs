@@ -37,6 +37,12 @@ pub enum Command {
     /// Source connections, defined once and shared by channels (passwords sealed at rest).
     #[command(subcommand)]
     Connection(ConnectionCommand),
+    /// Collection channels kept in the metadata store and run by workers.
+    #[command(subcommand)]
+    Channel(ChannelCommand),
+    /// Run the channels this worker can lease, until Ctrl-C or SIGTERM. Several workers may
+    /// share one PostgreSQL metadata store; when one dies, the others take its channels over.
+    Worker(WorkerArgs),
     /// Audit log tools.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -84,6 +90,11 @@ pub enum BenchName {
     /// `--rows` changes are written at 1,000 and at 5,000 changes/s (`--postgres` names the
     /// server).
     Cdc,
+    /// Worker failover: three `hdos worker` processes on a PostgreSQL metadata store (a database
+    /// `hdos_bench_failover` on `--postgres`) run a CDC channel over a `--rows`-row table while a
+    /// writer adds rows; five times the lease holder is killed with SIGKILL, and the seconds to
+    /// the takeover and to the next commit are measured.
+    Failover,
     /// FHIR R4 over HTTP on loopback: `--rows` transaction Bundles (one outpatient visit of five
     /// resources each) posted by a provider's API token over 1 and over 8 connections.
     Fhir,
@@ -258,6 +269,92 @@ pub enum ConnectionCommand {
     Remove {
         name: String,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ChannelKind {
+    /// Query-based batch collection from a SQLite file or a stored connection.
+    Sql,
+    /// Log-based collection from PostgreSQL through a stored connection.
+    Cdc,
+    /// HL7 v2 messages over MLLP.
+    Mllp,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ChannelCommand {
+    /// Define a channel (or redefine the one of this name). SQL and CDC channels store the
+    /// mappings of `--mapping`, or the suggested ones, which `channel show` prints.
+    Add(Box<ChannelAddArgs>),
+    /// The channels, one JSON line each, with schedule, requests and last error.
+    List {
+        /// Only this institution's.
+        #[arg(long)]
+        institution: Option<String>,
+    },
+    /// One channel's definition with its mappings, as JSON.
+    Show {
+        name: String,
+    },
+    /// Ask for a run now (a batch channel; a worker picks it up within a second).
+    Run {
+        name: String,
+    },
+    /// Stop the current run (a streaming channel restarts; disable it to keep it stopped).
+    Cancel {
+        name: String,
+    },
+    Enable {
+        name: String,
+    },
+    Disable {
+        name: String,
+    },
+    /// Remove the channel; what it collected, its positions and its run history stay.
+    Remove {
+        name: String,
+    },
+    /// The workers seen in the last minute and the leases they hold.
+    Status,
+}
+
+#[derive(Debug, Args)]
+pub struct ChannelAddArgs {
+    #[arg(long)]
+    pub name: String,
+    /// The institution whose data it collects.
+    #[arg(long)]
+    pub institution: String,
+    #[arg(long, value_enum)]
+    pub kind: ChannelKind,
+    /// A SQLite HIS database file (sql).
+    #[arg(long, conflicts_with = "connection")]
+    pub sqlite: Option<PathBuf>,
+    /// A stored connection (sql, cdc).
+    #[arg(long)]
+    pub connection: Option<String>,
+    #[command(flatten)]
+    pub tables: TableSelection,
+    /// The address to listen on (mllp), e.g. 0.0.0.0:2575.
+    #[arg(long)]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Message mappings (mllp; TOML as `hdos ingest hl7-mapping` prints; default built-in).
+    #[arg(long)]
+    pub hl7_mapping: Option<PathBuf>,
+    /// When a batch channel runs: five cron fields in China Standard Time, e.g.
+    /// "*/15 * * * *" or "30 2 * * *". Without it, it runs on `channel run`.
+    #[arg(long)]
+    pub schedule: Option<String>,
+    /// Define it without running it.
+    #[arg(long)]
+    pub disabled: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// The worker's name among those sharing the store (default: host-pid).
+    #[arg(long)]
+    pub id: Option<String>,
 }
 
 /// Which tables of a HIS are collected, and how they map to the standard.

@@ -3,8 +3,10 @@
 mod admin;
 mod bench;
 mod bench_cdc;
+mod bench_failover;
 mod bench_fhir;
 mod cdc;
+mod channel;
 mod connection;
 mod demo;
 mod hl7;
@@ -13,6 +15,7 @@ mod serve;
 mod standard;
 mod synth;
 mod synth_pg;
+mod worker;
 
 use crate::{
     cli::{AuditCommand, Cli, Command, ConfigCommand, StandardCommand},
@@ -40,6 +43,8 @@ pub async fn run(args: Cli) -> Result<ExitCode> {
         Command::Migrate => admin::migrate(&cfg).await,
         Command::User(c) => admin::user(&cfg, c).await,
         Command::Connection(c) => connection::command(&cfg, c).await,
+        Command::Channel(c) => channel::command(&cfg, c).await,
+        Command::Worker(a) => worker::run(&cfg, a.id).await,
         Command::Audit(AuditCommand::Verify) => admin::audit_verify(&cfg).await,
         Command::Config(ConfigCommand::Show) => {
             print!("{}", cfg.redacted_toml());

@@ -19,6 +19,7 @@ pub struct Config {
     pub security: SecurityConfig,
     pub log: LogConfig,
     pub server: ServerConfig,
+    pub worker: WorkerConfig,
 }
 
 impl Default for Config {
@@ -30,6 +31,7 @@ impl Default for Config {
             security: SecurityConfig::default(),
             log: LogConfig::default(),
             server: ServerConfig::default(),
+            worker: WorkerConfig::default(),
         }
     }
 }
@@ -67,6 +69,29 @@ pub struct LakeConfig {
 pub struct SecurityConfig {
     /// The master key file; empty means `master.key` in the data dir (created 0600 if absent).
     pub master_key_file: String,
+}
+
+/// How `hdos worker`, and the worker embedded in `hdos serve`, run channels.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkerConfig {
+    /// Whether `hdos serve` runs channels itself (turn off when `hdos worker` processes do).
+    pub embedded: bool,
+    /// How long a channel's lease lasts unless renewed: the longest a dead worker's channels
+    /// wait for another worker.
+    pub lease_seconds: u64,
+    /// Batch runs one worker runs at once at most (streaming channels always run).
+    pub max_jobs: usize,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            embedded: true,
+            lease_seconds: 10,
+            max_jobs: 4,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Default)]

@@ -3,6 +3,8 @@
 use anyhow::{Result, ensure};
 use std::process::{Command, Output};
 
+mod failover;
+
 fn hdos(data_dir: &std::path::Path, args: &[&str]) -> Result<Output> {
     Ok(Command::new(env!("CARGO_BIN_EXE_hdos"))
         .args(args)
@@ -611,7 +613,7 @@ fn source_connections_keep_their_password_sealed() -> Result<()> {
     ensure!(out.status.success(), "{}", text(&out));
     let out = hdos(&data, &["connection", "test", "closed"])?;
     ensure!(
-        text(&out).contains("no connection named `closed`"),
+        text(&out).contains("no connection has this name"),
         "{}",
         text(&out)
     );

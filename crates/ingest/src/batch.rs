@@ -19,7 +19,7 @@ use hdos_lake::{
     },
 };
 use hdos_store::{IngestCheckpoint, MetaStore, RunCounts, RunStatus};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 /// Rows per chunk when the job does not say.
 /// (100,000 measured faster than 50,000 and lighter than 200,000: each MERGE reads the target.)
@@ -58,6 +58,18 @@ pub async fn run(
     standard: &Standard,
     job: &BatchJob,
 ) -> Result<RunReport, IngestError> {
+    run_until(store, lake, standard, job, &watch::channel(false).1).await
+}
+
+/// Runs the job like [`run`], stopping between chunks with [`IngestError::Cancelled`] once
+/// `stop` is true; what was committed stays, and the next run goes on from there.
+pub async fn run_until(
+    store: &dyn MetaStore,
+    lake: &Lake,
+    standard: &Standard,
+    job: &BatchJob,
+    stop: &watch::Receiver<bool>,
+) -> Result<RunReport, IngestError> {
     let table = job.mapping.source_table.clone();
     let checkpoint = store.ingest_checkpoint(&job.channel, &table).await?;
     // A channel's first run reads everything, like a full one, but is named for what it is.
@@ -70,9 +82,19 @@ pub async fn run(
         .start_ingest_run(&job.channel, &table, &job.institution, mode)
         .await?;
     let mut counts = RunCounts::default();
-    let result = run_chunks(store, lake, standard, job, checkpoint, run.id, &mut counts).await;
+    let result = run_chunks(
+        store,
+        lake,
+        standard,
+        job,
+        checkpoint,
+        InProgress { id: run.id, stop },
+        &mut counts,
+    )
+    .await;
     let (status, error) = match &result {
         Ok(_) => (RunStatus::Succeeded, None),
+        Err(IngestError::Cancelled) => (RunStatus::Cancelled, None),
         Err(e) => (RunStatus::Failed, Some(e.to_string())),
     };
     store
@@ -86,13 +108,19 @@ pub async fn run(
     })
 }
 
+/// The run in progress: its id in the run history and the signal that stops it.
+struct InProgress<'a> {
+    id: i64,
+    stop: &'a watch::Receiver<bool>,
+}
+
 async fn run_chunks(
     store: &dyn MetaStore,
     lake: &Lake,
     standard: &Standard,
     job: &BatchJob,
     checkpoint: Option<IngestCheckpoint>,
-    run_id: i64,
+    run: InProgress<'_>,
     counts: &mut RunCounts,
 ) -> Result<(u64, u64), IngestError> {
     let table = job.mapping.source_table.clone();
@@ -141,7 +169,7 @@ async fn run_chunks(
         position = chunk.last_position().cloned().or(position);
         save(store, job, &table, seq, position.as_ref()).await?;
         add(counts, &chunk, landed);
-        progress(store, run_id, *counts).await;
+        progress(store, run.id, *counts).await;
         replayed += 1;
     }
     if job.full {
@@ -152,6 +180,9 @@ async fn run_chunks(
     let mut chunks = 0;
     let mut reader = spawn_reader(job, position.clone());
     while let Some(chunk) = reader.recv().await {
+        if *run.stop.borrow() {
+            return Err(IngestError::Cancelled);
+        }
         let chunk = chunk?;
         seq += 1;
         let received = now_micros();
@@ -179,7 +210,7 @@ async fn run_chunks(
             "chunk landed"
         );
         add(counts, &chunk, landed);
-        progress(store, run_id, *counts).await;
+        progress(store, run.id, *counts).await;
         chunks += 1;
     }
     Ok((chunks, replayed))

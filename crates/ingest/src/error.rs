@@ -21,6 +21,13 @@ pub enum IngestError {
     },
     #[error("journal {path}: {reason}")]
     Journal { path: String, reason: String },
+    #[error("channel `{channel}`: {reason}")]
+    Channel { channel: String, reason: String },
+    #[error("connection `{name}`: {reason}")]
+    Connection { name: String, reason: String },
+    /// The run was asked to stop and did, between chunks.
+    #[error("cancelled")]
+    Cancelled,
     /// Boxed: lake errors carry Delta and DataFusion errors, far larger than the rest.
     #[error(transparent)]
     Lake(Box<hdos_lake::LakeError>),
@@ -41,7 +48,10 @@ impl IngestError {
         match self {
             Self::SourceUnavailable { .. } => ErrorKind::Unavailable,
             Self::TableNotFound { .. } | Self::UnknownDataset(_) => ErrorKind::NotFound,
-            Self::InvalidMapping { .. } => ErrorKind::InvalidInput,
+            Self::InvalidMapping { .. } | Self::Channel { .. } | Self::Connection { .. } => {
+                ErrorKind::InvalidInput
+            }
+            Self::Cancelled => ErrorKind::Conflict,
             Self::Source { .. } | Self::Checkpoint { .. } | Self::Journal { .. } => {
                 ErrorKind::Internal
             }

@@ -4,6 +4,7 @@
 
 pub mod batch;
 pub mod cdc;
+pub mod channel;
 mod error;
 pub mod fhir;
 pub mod hl7;
@@ -12,7 +13,9 @@ pub mod journal;
 pub mod land;
 pub mod mapping;
 pub mod mllp;
+pub mod reconcile;
 pub mod source;
 pub mod suggest;
+pub mod worker;
 
 pub use error::IngestError;

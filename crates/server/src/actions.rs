@@ -239,3 +239,67 @@ pub async fn change_password(
     .await;
     Ok(())
 }
+
+/// What a manager asks of a collection channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChannelAction {
+    /// Run a batch channel now.
+    Run,
+    /// Stop the current run after its current chunk.
+    Cancel,
+    Enable,
+    Disable,
+}
+
+impl ChannelAction {
+    fn audit_action(self) -> &'static str {
+        match self {
+            Self::Run => "channel.run",
+            Self::Cancel => "channel.cancel",
+            Self::Enable => "channel.enable",
+            Self::Disable => "channel.disable",
+        }
+    }
+}
+
+/// Records the request in the store, where the worker running the channel (or the next one to
+/// lease it) acts on it within a poll.
+pub async fn channel_action(
+    app: &AppState,
+    by: &Principal,
+    name: &str,
+    action: ChannelAction,
+) -> Result<(), ApiError> {
+    let channel =
+        app.store.channel(name).await?.ok_or_else(|| {
+            ApiError::new(ErrorKind::NotFound, format!("channel `{name}` not found"))
+        })?;
+    let result = match action {
+        ChannelAction::Run if channel.kind != "sql" => Err(ApiError::new(
+            ErrorKind::FailedPrecondition,
+            format!(
+                "`{name}` is a {} channel: it runs all the time while enabled",
+                channel.kind
+            ),
+        )
+        .localized("channels.streaming", vec![("name", name.to_owned())])),
+        ChannelAction::Run => Ok(app.store.request_channel_run(name, now_millis()).await?),
+        ChannelAction::Cancel => Ok(app.store.request_channel_cancel(name, now_millis()).await?),
+        ChannelAction::Enable => Ok(app.store.set_channel_enabled(name, true).await?),
+        ChannelAction::Disable => Ok(app.store.set_channel_enabled(name, false).await?),
+    };
+    let outcome = if result.is_ok() {
+        Outcome::Success
+    } else {
+        Outcome::Failure
+    };
+    app.audit(by.actor().entry(
+        action.audit_action(),
+        name,
+        outcome,
+        serde_json::json!({ "institution": channel.institution }),
+    ))
+    .await;
+    result
+}

@@ -28,6 +28,7 @@ use std::sync::Arc;
 const ADMIN: Policy = Policy::roles(&[Admin]);
 const AUDITOR: Policy = Policy::roles(&[Auditor]);
 const PROVIDER: Policy = Policy::roles(&[Provider]);
+const MANAGER: Policy = Policy::roles(&[Manager]);
 
 /// Every route of the server with its policy. The router and the authorisation table are both
 /// made from this one list.
@@ -172,6 +173,12 @@ pub fn routes() -> Routes {
             nav::policy_of(ui::collection::PATH),
             Page,
             ui::collection::page,
+        )
+        .post(
+            "/integration/collection/channels/{name}/{action}",
+            MANAGER,
+            Page,
+            ui::collection::channel_action,
         );
     // Sections this version does not provide yet: a plain page that says so.
     for s in nav::SECTIONS.iter().filter(|s| !s.built) {

@@ -46,7 +46,9 @@ async fn concrete_path(app: &TestApp, path: &str) -> Result<String> {
     Ok(path
         .replace("{id}", &id.to_string())
         .replace("{code}", "en")
-        .replace("{resource}", "Patient"))
+        .replace("{resource}", "Patient")
+        .replace("{name}", "his_none")
+        .replace("{action}", "run"))
 }
 
 fn request(method: &Method, path: &str, surface: Surface, login: Option<&Login>) -> Request<Body> {

@@ -489,3 +489,104 @@ async fn metrics_show_each_channels_latest_run() -> Result<()> {
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn managers_run_and_disable_channels_from_the_collection_page() -> Result<()> {
+    let app = TestApp::new().await?;
+    let store = &app.state.store;
+    let channel = |name: &str, institution: &str, kind: &str| hdos_store::NewChannel {
+        name: name.into(),
+        institution: institution.into(),
+        kind: kind.into(),
+        spec: "{}".into(),
+        schedule: (kind == "sql").then(|| "*/30 * * * *".to_owned()),
+        enabled: true,
+        next_run_at: None,
+    };
+    store
+        .save_channel(channel("his_own", "12330000TEST00001A", "sql"))
+        .await?;
+    store
+        .save_channel(channel("cdc_other", "12330000TEST00002B", "cdc"))
+        .await?;
+    store
+        .claim_channel_lease("cdc_other", "node1-77", hdos_store::now_millis(), 60_000)
+        .await?;
+
+    let manager = app.session(Role::Manager).await?;
+    let page = body_text(
+        app.send(get("/integration/collection", Some(&manager)))
+            .await?,
+    )
+    .await?;
+    ensure!(
+        page.contains("his_own") && page.contains("cdc_other"),
+        "{page}"
+    );
+    ensure!(
+        page.contains("node1-77") && page.contains("运行中"),
+        "the holder is shown: {page}"
+    );
+    ensure!(page.contains("/integration/collection/channels/his_own/run"));
+
+    let run = app
+        .send(form(
+            "/integration/collection/channels/his_own/run",
+            Some(&manager),
+            Some(&manager.csrf),
+            &[],
+        ))
+        .await?;
+    ensure!(run.status() == StatusCode::SEE_OTHER, "{}", run.status());
+    let c = store.channel("his_own").await?.context("saved")?;
+    ensure!(c.run_requested_at.is_some(), "the run is requested");
+    let streaming = app
+        .send(form(
+            "/integration/collection/channels/cdc_other/run",
+            Some(&manager),
+            Some(&manager.csrf),
+            &[],
+        ))
+        .await?;
+    ensure!(
+        streaming.status().is_client_error(),
+        "{}",
+        streaming.status()
+    );
+    ensure!(body_text(streaming).await?.contains("持续运行"));
+    let disable = app
+        .send(form(
+            "/integration/collection/channels/his_own/disable",
+            Some(&manager),
+            Some(&manager.csrf),
+            &[],
+        ))
+        .await?;
+    ensure!(disable.status() == StatusCode::SEE_OTHER);
+    ensure!(!store.channel("his_own").await?.context("saved")?.enabled);
+    let audit = store
+        .list_audit(
+            &hdos_store::AuditFilter::default(),
+            hdos_store::Page::new(50, 0),
+        )
+        .await?;
+    for action in ["channel.run", "channel.disable"] {
+        ensure!(
+            audit.iter().any(|e| e.action == action),
+            "{action} is audited"
+        );
+    }
+
+    let provider = app.session(Role::Provider).await?;
+    let page = body_text(
+        app.send(get("/integration/collection", Some(&provider)))
+            .await?,
+    )
+    .await?;
+    ensure!(
+        page.contains("his_own") && !page.contains("cdc_other"),
+        "{page}"
+    );
+    ensure!(!page.contains("/run\""), "a provider gets no buttons");
+    Ok(())
+}

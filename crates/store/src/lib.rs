@@ -211,4 +211,39 @@ pub trait MetaStore: Send + Sync + std::fmt::Debug {
     async fn report_worker(&self, status: &WorkerStatus) -> Result<(), StoreError>;
     /// Workers seen since `since`, most recently seen first.
     async fn list_workers(&self, since: Millis) -> Result<Vec<WorkerStatus>, StoreError>;
+
+    // Link monitoring.
+    /// Replaces a channel's reconciliation results.
+    async fn save_reconciliation(
+        &self,
+        channel: &str,
+        days: &[ReconciliationDay],
+    ) -> Result<(), StoreError>;
+    /// Newest days first.
+    async fn list_reconciliations(
+        &self,
+        filter: &ReconciliationFilter,
+        page: Page,
+    ) -> Result<Vec<ReconciliationDay>, StoreError>;
+    /// Raises the alert, or updates the unresolved one for the same (kind, channel, subject);
+    /// the flag says whether it is new.
+    async fn raise_alert(&self, new: &NewAlert) -> Result<(Alert, bool), StoreError>;
+    /// Resolves this kind's unresolved alerts on the channel whose subject is not in `still`.
+    async fn resolve_cleared_alerts(
+        &self,
+        kind: &str,
+        channel: &str,
+        still: &[String],
+    ) -> Result<u64, StoreError>;
+    async fn set_alert_status(
+        &self,
+        id: i64,
+        status: AlertStatus,
+        by: Option<&str>,
+    ) -> Result<Alert, StoreError>;
+    async fn alert(&self, id: i64) -> Result<Option<Alert>, StoreError>;
+    /// Newest first.
+    async fn list_alerts(&self, filter: &AlertFilter, page: Page)
+    -> Result<Vec<Alert>, StoreError>;
+    async fn count_alerts(&self, filter: &AlertFilter) -> Result<i64, StoreError>;
 }

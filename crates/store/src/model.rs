@@ -1,7 +1,7 @@
 //! The records the metadata store holds, as the rest of hdos sees them.
 
 use hdos_core::{InstitutionId, Role, TokenId, UserId};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Milliseconds since the Unix epoch, UTC.
 pub type Millis = i64;
@@ -193,6 +193,8 @@ pub enum RunStatus {
     Running,
     Succeeded,
     Failed,
+    /// Stopped on request; what it committed stays.
+    Cancelled,
 }
 
 impl RunStatus {
@@ -201,13 +203,19 @@ impl RunStatus {
             Self::Running => "running",
             Self::Succeeded => "succeeded",
             Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Running, Self::Succeeded, Self::Failed]
-            .into_iter()
-            .find(|v| v.as_str() == s)
+        [
+            Self::Running,
+            Self::Succeeded,
+            Self::Failed,
+            Self::Cancelled,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
     }
 }
 
@@ -335,4 +343,94 @@ pub struct WorkerStatus {
     /// The channels it runs.
     pub running: Vec<String>,
     pub stopped_at: Option<Millis>,
+}
+
+/// One day of one channel's dataset, counted at the source and in the lake.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReconciliationDay {
+    pub channel: String,
+    pub dataset: String,
+    pub institution: String,
+    /// YYYY-MM-DD in China Standard Time; empty for rows without an event time.
+    pub day: String,
+    pub source_rows: i64,
+    pub lake_rows: i64,
+    /// Source rows the mapping refuses; they are in quarantine, not in std.
+    pub unmapped_rows: i64,
+    pub source_checksum: String,
+    pub lake_checksum: String,
+    pub checked_at: Millis,
+}
+
+impl ReconciliationDay {
+    /// The lake holds every mappable source row of the day, and the same keys.
+    pub fn matches(&self) -> bool {
+        self.source_rows == self.lake_rows && self.source_checksum == self.lake_checksum
+    }
+}
+
+/// Which reconciliation days to list.
+#[derive(Debug, Clone, Default)]
+pub struct ReconciliationFilter {
+    pub channel: Option<String>,
+    pub institution: Option<String>,
+    pub mismatched_only: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertStatus {
+    Open,
+    Acknowledged,
+    Resolved,
+}
+
+impl AlertStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Acknowledged => "acknowledged",
+            Self::Resolved => "resolved",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Open, Self::Acknowledged, Self::Resolved]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
+}
+
+/// A problem monitoring found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Alert {
+    pub id: i64,
+    /// `reconciliation`, `volume_drop`, `volume_spike`, `zero_rows`, `run_failed`, `slot_lag`.
+    pub kind: String,
+    pub channel: String,
+    pub institution: String,
+    /// What within the channel: a dataset and day, an hour, a run.
+    pub subject: String,
+    pub message: String,
+    pub status: AlertStatus,
+    pub raised_at: Millis,
+    pub updated_at: Millis,
+    pub acknowledged_by: Option<String>,
+    pub resolved_at: Option<Millis>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAlert {
+    pub kind: String,
+    pub channel: String,
+    pub institution: String,
+    pub subject: String,
+    pub message: String,
+}
+
+/// Which alerts to list: unresolved ones by default.
+#[derive(Debug, Clone, Default)]
+pub struct AlertFilter {
+    pub institution: Option<String>,
+    pub include_resolved: bool,
 }

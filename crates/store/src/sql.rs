@@ -7,15 +7,17 @@ mod channels;
 mod connections;
 mod ingest;
 mod institutions;
+mod monitoring;
 mod settings;
 
 use crate::{
     Backend, ChainStatus, MetaStore, StoreError,
     model::{
-        ApiToken, AuditEntry, AuditFilter, Channel, ChannelLease, ChannelOutcome, IngestCheckpoint,
-        IngestRun, Institution, Millis, NewAuditEntry, NewChannel, NewInstitution,
-        NewSourceConnection, NewUser, Page, RunCounts, RunFilter, RunStatus, Session,
-        SourceConnection, User, WorkerStatus,
+        Alert, AlertFilter, AlertStatus, ApiToken, AuditEntry, AuditFilter, Channel, ChannelLease,
+        ChannelOutcome, IngestCheckpoint, IngestRun, Institution, Millis, NewAlert, NewAuditEntry,
+        NewChannel, NewInstitution, NewSourceConnection, NewUser, Page, ReconciliationDay,
+        ReconciliationFilter, RunCounts, RunFilter, RunStatus, Session, SourceConnection, User,
+        WorkerStatus,
     },
     secret::Secret,
 };
@@ -478,5 +480,59 @@ impl MetaStore for SqlStore {
 
     async fn list_workers(&self, since: Millis) -> Result<Vec<WorkerStatus>, StoreError> {
         channels::workers(&self.db, since).await
+    }
+
+    async fn save_reconciliation(
+        &self,
+        channel: &str,
+        days: &[ReconciliationDay],
+    ) -> Result<(), StoreError> {
+        monitoring::save_reconciliation(&self.db, channel, days).await
+    }
+
+    async fn list_reconciliations(
+        &self,
+        filter: &ReconciliationFilter,
+        page: Page,
+    ) -> Result<Vec<ReconciliationDay>, StoreError> {
+        monitoring::list_reconciliations(&self.db, filter, page).await
+    }
+
+    async fn raise_alert(&self, new: &NewAlert) -> Result<(Alert, bool), StoreError> {
+        monitoring::raise_alert(&self.db, new).await
+    }
+
+    async fn resolve_cleared_alerts(
+        &self,
+        kind: &str,
+        channel: &str,
+        still: &[String],
+    ) -> Result<u64, StoreError> {
+        monitoring::resolve_cleared(&self.db, kind, channel, still).await
+    }
+
+    async fn set_alert_status(
+        &self,
+        id: i64,
+        status: AlertStatus,
+        by: Option<&str>,
+    ) -> Result<Alert, StoreError> {
+        monitoring::set_status(&self.db, id, status, by).await
+    }
+
+    async fn alert(&self, id: i64) -> Result<Option<Alert>, StoreError> {
+        monitoring::alert(&self.db, id).await
+    }
+
+    async fn list_alerts(
+        &self,
+        filter: &AlertFilter,
+        page: Page,
+    ) -> Result<Vec<Alert>, StoreError> {
+        monitoring::list_alerts(&self.db, filter, page).await
+    }
+
+    async fn count_alerts(&self, filter: &AlertFilter) -> Result<i64, StoreError> {
+        monitoring::count_alerts(&self.db, filter).await
     }
 }

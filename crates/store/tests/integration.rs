@@ -87,6 +87,8 @@ conformance!(
     channels_are_saved_requested_and_finished,
     a_channel_lease_has_one_holder_at_a_time,
     workers_report_what_they_run,
+    reconciliations_replace_a_channels_days_and_list_mismatches,
+    an_alert_is_raised_once_until_resolved,
 );
 
 #[tokio::test]

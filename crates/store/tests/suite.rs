@@ -676,3 +676,112 @@ pub async fn workers_report_what_they_run(s: &SqlStore) -> Result<()> {
     ensure!(seen[0].stopped_at == Some(4_000) && seen[0].running.is_empty());
     Ok(())
 }
+
+pub async fn reconciliations_replace_a_channels_days_and_list_mismatches(
+    s: &SqlStore,
+) -> Result<()> {
+    let day = |d: &str, source: i64, lake: i64| hdos_store::ReconciliationDay {
+        channel: "his_h1".into(),
+        dataset: "outpatient_visit".into(),
+        institution: "H1".into(),
+        day: d.into(),
+        source_rows: source,
+        lake_rows: lake,
+        unmapped_rows: 0,
+        source_checksum: format!("{source:016x}"),
+        lake_checksum: format!("{lake:016x}"),
+        checked_at: 1_000,
+    };
+    s.save_reconciliation(
+        "his_h1",
+        &[day("2026-11-27", 10, 10), day("2026-11-28", 12, 9)],
+    )
+    .await?;
+    s.save_reconciliation(
+        "his_h1",
+        &[day("2026-11-28", 12, 12), day("2026-11-29", 5, 4)],
+    )
+    .await?;
+    let all = s
+        .list_reconciliations(
+            &hdos_store::ReconciliationFilter::default(),
+            Page::new(10, 0),
+        )
+        .await?;
+    ensure!(all.len() == 2 && all[0].day == "2026-11-29", "{all:?}");
+    let bad = s
+        .list_reconciliations(
+            &hdos_store::ReconciliationFilter {
+                mismatched_only: true,
+                institution: Some("H1".into()),
+                ..Default::default()
+            },
+            Page::new(10, 0),
+        )
+        .await?;
+    ensure!(bad.len() == 1 && !bad[0].matches() && bad[0].lake_rows == 4);
+    Ok(())
+}
+
+pub async fn an_alert_is_raised_once_until_resolved(s: &SqlStore) -> Result<()> {
+    use hdos_store::{AlertFilter, AlertStatus, NewAlert};
+    let gap = |message: &str| NewAlert {
+        kind: "reconciliation".into(),
+        channel: "his_h1".into(),
+        institution: "H1".into(),
+        subject: "outpatient_visit 2026-11-28".into(),
+        message: message.into(),
+    };
+    let (first, new) = s.raise_alert(&gap("3 rows missing")).await?;
+    ensure!(new && first.status == AlertStatus::Open);
+    let (again, new) = s.raise_alert(&gap("4 rows missing")).await?;
+    ensure!(!new && again.id == first.id && again.message == "4 rows missing");
+    let acked = s
+        .set_alert_status(first.id, AlertStatus::Acknowledged, Some("manager"))
+        .await?;
+    ensure!(acked.acknowledged_by.as_deref() == Some("manager"));
+    let (still, new) = s.raise_alert(&gap("4 rows missing")).await?;
+    ensure!(
+        !new && still.status == AlertStatus::Acknowledged,
+        "acknowledged stays acknowledged"
+    );
+    s.raise_alert(&NewAlert {
+        kind: "zero_rows".into(),
+        institution: "H2".into(),
+        channel: "his_h2".into(),
+        ..gap("no rows")
+    })
+    .await?;
+    ensure!(s.count_alerts(&AlertFilter::default()).await? == 2);
+    let h2 = AlertFilter {
+        institution: Some("H2".into()),
+        include_resolved: false,
+    };
+    ensure!(s.list_alerts(&h2, Page::new(10, 0)).await?.len() == 1);
+    // The problem clears: the alert resolves, and a later one is a new alert.
+    ensure!(
+        s.resolve_cleared_alerts("reconciliation", "his_h1", &[])
+            .await?
+            == 1
+    );
+    ensure!(
+        s.alert(first.id)
+            .await?
+            .context("kept")?
+            .resolved_at
+            .is_some()
+    );
+    let (later, new) = s.raise_alert(&gap("1 row missing")).await?;
+    ensure!(new && later.id != first.id);
+    let everything = AlertFilter {
+        institution: None,
+        include_resolved: true,
+    };
+    ensure!(s.count_alerts(&everything).await? == 3);
+    ensure!(
+        s.set_alert_status(999_999, AlertStatus::Resolved, None)
+            .await
+            .is_err()
+    );
+    Ok(())
+}

@@ -59,6 +59,11 @@ pub async fn bench(
         BenchName::Ingest => ingest(cfg, rows).await?,
         BenchName::Mllp => mllp(cfg, rows).await?,
         BenchName::Fhir => super::bench_fhir::fhir(cfg, rows).await?,
+        BenchName::Failover => {
+            let url = postgres
+                .context("the failover figure needs --postgres (or HDOS_SOURCE_POSTGRES)")?;
+            super::bench_failover::failover(cfg, url, rows).await?
+        }
         BenchName::Cdc => {
             let url =
                 postgres.context("the cdc figure needs --postgres (or HDOS_SOURCE_POSTGRES)")?;

@@ -3,39 +3,15 @@
 
 use super::admin::audit;
 use crate::{cli::ConnectionCommand, config::Config, wiring};
-use anyhow::{Context, Result, bail};
-use hdos_ingest::source::postgres::PostgresSource;
+use anyhow::Result;
+use hdos_ingest::{channel::connection_url, source::postgres::PostgresSource};
 use hdos_store::{NewSourceConnection, Outcome, Page, Secret};
 use std::{process::ExitCode, time::Instant};
 
 /// The URL (password unsealed) and schema of a stored connection.
 pub async fn postgres(cfg: &Config, name: &str) -> Result<(Secret, String)> {
     let store = wiring::open_store(cfg).await?;
-    let c = store
-        .connection(name)
-        .await?
-        .with_context(|| format!("no connection named `{name}` (see `hdos connection list`)"))?;
-    if c.kind != "postgres" {
-        bail!(
-            "connection `{name}` is of kind `{}`, which hdos cannot read yet",
-            c.kind
-        );
-    }
-    let mut url = url::Url::parse("postgres://localhost")?;
-    url.set_host(Some(&c.host))
-        .with_context(|| format!("connection `{name}` has an invalid host"))?;
-    let port = u16::try_from(c.port)
-        .with_context(|| format!("connection `{name}` has an invalid port"))?;
-    let _ = url.set_port(Some(port));
-    let _ = url.set_username(&c.username);
-    if let Some(sealed) = &c.sealed_password {
-        let password = wiring::master_key(cfg)?.open(sealed).with_context(|| {
-            format!("the password of connection `{name}` cannot be unsealed with this master key")
-        })?;
-        let _ = url.set_password(Some(password.expose()));
-    }
-    url.set_path(&c.database);
-    Ok((Secret::new(url.as_str()), c.schema))
+    Ok(connection_url(store.as_ref(), &wiring::master_key(cfg)?, name).await?)
 }
 
 pub async fn command(cfg: &Config, cmd: ConnectionCommand) -> Result<ExitCode> {

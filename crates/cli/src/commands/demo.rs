@@ -5,10 +5,13 @@ use crate::{config::Config, wiring};
 use anyhow::{Context, Result};
 use hdos_core::Role;
 use hdos_ingest::{
-    cdc::{CdcChannel, CdcConfig},
+    channel::{ChannelSpec, SqlSource},
     source::BatchSource,
 };
-use hdos_store::{MetaStore, NewAuditEntry, NewInstitution, NewUser, Outcome, Secret};
+use hdos_store::{
+    MetaStore, NewAuditEntry, NewChannel, NewInstitution, NewSourceConnection, NewUser, Outcome,
+    Secret,
+};
 use hdos_synth::{DefectProfile, InstitutionCounts, Options, RegionManifest};
 use std::{
     path::{Path, PathBuf},
@@ -139,12 +142,15 @@ fn hl7_sites(region: &RegionManifest) -> Vec<String> {
         .collect()
 }
 
-/// Replays each HL7 institution's message file into its channel, as its interface engine would
-/// (resent messages are acknowledged and stored once, so a restarted demo changes nothing).
-async fn replay_messages(
-    region_dir: &std::path::Path,
-    channels: &[(String, std::net::SocketAddr)],
-) {
+/// The MLLP port of the demo's `i`-th HL7 institution, on loopback (2575 is HL7's own port).
+fn hl7_port(i: usize) -> u16 {
+    2575 + u16::try_from(i).unwrap_or(0)
+}
+
+/// Replays each HL7 institution's message file into its channel once it listens, as its interface
+/// engine would (resent messages are acknowledged and stored once, so a restarted demo changes
+/// nothing).
+async fn replay_messages(region_dir: &Path, channels: &[(String, std::net::SocketAddr)]) {
     for (code, addr) in channels {
         let path = region_dir.join("hl7").join(format!("{code}.hl7"));
         let bytes = match std::fs::read(&path) {
@@ -154,6 +160,13 @@ async fn replay_messages(
                 continue;
             }
         };
+        // The worker starts the channel within a poll or two of its definition.
+        for _ in 0..60 {
+            if tokio::net::TcpStream::connect(addr).await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
         let messages = hdos_ingest::mllp::client::split_messages(&bytes);
         match hdos_ingest::mllp::client::send_all(*addr, &messages, 2).await {
             Ok(answers) => tracing::info!(
@@ -169,15 +182,50 @@ async fn replay_messages(
     }
 }
 
+/// Smaller chunks than a production run: the demo's tables are small and the server shares the
+/// machine.
+const DEMO_CHUNK_ROWS: usize = 20_000;
+
+/// The demo's SQL channels collect every half hour (and once at once).
+const DEMO_SCHEDULE: &str = "*/30 * * * *";
+
+/// Saves a channel unless one of that name exists (a restarted demo keeps what the manager
+/// changed).
+async fn define(
+    store: &dyn MetaStore,
+    name: &str,
+    institution: &str,
+    spec: ChannelSpec,
+    schedule: Option<&str>,
+) -> Result<()> {
+    if store.channel(name).await?.is_some() {
+        return Ok(());
+    }
+    store
+        .save_channel(NewChannel {
+            name: name.into(),
+            institution: institution.into(),
+            kind: spec.kind().into(),
+            spec: spec.to_json(),
+            schedule: schedule.map(str::to_owned),
+            enabled: true,
+            next_run_at: schedule.map(|_| hdos_store::now_millis()),
+        })
+        .await?;
+    tracing::info!(channel = name, institution, "demo channel defined");
+    Ok(())
+}
+
 /// With PostgreSQL available (`HDOS_DEMO_POSTGRES`), the region's first hospital keeps its HIS
 /// there and is collected by CDC: its HIS is loaded once into the schema `his_<code>` (later
-/// starts reuse it, with whatever changed since), then a CDC channel streams it.
+/// starts reuse it, with whatever changed since), a connection is stored with its password
+/// sealed, and a CDC channel streams it.
 async fn cdc_hospital(
     cfg: &Config,
-    state: &hdos_server::AppState,
+    store: &dyn MetaStore,
     region: &RegionManifest,
     url: &str,
-) -> Result<(String, CdcChannel)> {
+) -> Result<String> {
     let site = region
         .institutions
         .first()
@@ -201,85 +249,86 @@ async fn cdc_hospital(
         );
         super::synth_pg::load(url, &cfg.data_dir.join("region"), region, 1).await?;
     }
-    let source = BatchSource::Postgres {
-        url: Secret::new(url),
-        schema: schema.clone(),
-    };
-    let mappings = ingest::suggested_mappings(&source, &[]).await?;
+    let parsed = url::Url::parse(url).context("HDOS_DEMO_POSTGRES is not a URL")?;
+    let connection = format!("his_{}_pg", site.code.to_lowercase());
+    if store.connection(&connection).await?.is_none() {
+        store
+            .save_connection(NewSourceConnection {
+                name: connection.clone(),
+                kind: "postgres".into(),
+                institution: site.code.clone(),
+                host: parsed.host_str().unwrap_or("127.0.0.1").into(),
+                port: i64::from(parsed.port().unwrap_or(5432)),
+                database: parsed.path().trim_start_matches('/').into(),
+                username: parsed.username().into(),
+                sealed_password: parsed
+                    .password()
+                    .map(|p| wiring::master_key(cfg).map(|k| k.seal(p)))
+                    .transpose()?,
+                schema: schema.clone(),
+            })
+            .await?;
+    }
     let channel = format!("cdc_{}", site.code.to_lowercase());
-    let config = CdcConfig::new(&channel, &site.code, Secret::new(url), &schema, mappings);
-    let running = CdcChannel::start(
-        state.store.clone(),
-        (*state.lake).clone(),
-        hdos_core::standard::Standard::builtin()?,
-        config,
-    )
-    .await?;
+    if store.channel(&channel).await?.is_none() {
+        let source = BatchSource::Postgres {
+            url: Secret::new(url),
+            schema: schema.clone(),
+        };
+        let tables = ingest::suggested_mappings(&source, &[]).await?;
+        define(
+            store,
+            &channel,
+            &site.code,
+            ChannelSpec::Cdc { connection, tables },
+            None,
+        )
+        .await?;
+    }
     println!(
         "  CDC channel {channel} for {} from PostgreSQL schema {schema}",
         site.code
     );
-    Ok((site.code.clone(), running))
+    Ok(site.code.clone())
 }
 
-/// Replays the HL7 institutions' messages, then collects every other institution's HIS by SQL
-/// batch with its suggested mappings (later starts collect only what changed since); the
-/// institutions in `streamed` have channels of their own.
-async fn first_collection(
+/// Defines a SQL channel for every institution that has none of another kind, with its
+/// suggested mappings (the worker runs each at once, then every half hour), then replays the HL7
+/// institutions' messages into their channels.
+async fn define_sql_channels_and_replay(
     store: Arc<dyn MetaStore>,
-    lake: Arc<hdos_lake::Lake>,
     region_dir: PathBuf,
     region: RegionManifest,
     hl7_channels: Vec<(String, std::net::SocketAddr)>,
     streamed: Vec<String>,
 ) {
-    let started = std::time::Instant::now();
-    replay_messages(&region_dir, &hl7_channels).await;
-    let mut failed = 0;
     for site in &region.institutions {
         if hl7_channels.iter().any(|(code, _)| *code == site.code) || streamed.contains(&site.code)
         {
             continue;
         }
-        let source = BatchSource::Sqlite(region_dir.join(&site.his));
-        let mappings = match ingest::suggested_mappings(&source, &[]).await {
-            Ok(m) => m,
-            Err(e) => {
-                tracing::warn!(institution = %site.code, error = %e, "no mappings for the demo HIS");
-                failed += 1;
-                continue;
+        let name = ingest::default_channel(&site.code);
+        let path = region_dir.join(&site.his);
+        let defined = async {
+            if store.channel(&name).await?.is_some() {
+                return Ok(());
             }
-        };
-        let channel = ingest::default_channel(&site.code);
-        let his = ingest::His {
-            source: &source,
-            institution: &site.code,
-            channel: &channel,
-        };
-        failed += ingest::collect(
-            store.as_ref(),
-            &lake,
-            &his,
-            mappings,
-            false,
-            DEMO_CHUNK_ROWS,
-            |line| {
-                tracing::info!("{line}");
-            },
-        )
+            let tables =
+                ingest::suggested_mappings(&BatchSource::Sqlite(path.clone()), &[]).await?;
+            let spec = ChannelSpec::Sql {
+                source: SqlSource::Sqlite(path),
+                tables,
+                chunk_rows: Some(DEMO_CHUNK_ROWS),
+            };
+            define(store.as_ref(), &name, &site.code, spec, Some(DEMO_SCHEDULE)).await
+        }
         .await;
+        if let Err(e) = defined {
+            tracing::warn!(institution = %site.code, error = %e, "no channel for the demo HIS");
+        }
     }
-    tracing::info!(
-        institutions = region.institutions.len(),
-        failed,
-        seconds = started.elapsed().as_secs(),
-        "first collection of the demo region finished"
-    );
+    replay_messages(&region_dir, &hl7_channels).await;
 }
-
-/// Smaller chunks than a production run: the demo's tables are small and the server shares the
-/// machine.
-const DEMO_CHUNK_ROWS: usize = 20_000;
 
 pub async fn demo(cfg: &Config) -> Result<ExitCode> {
     wiring::require_loopback(&cfg.server.listen)?;
@@ -303,46 +352,48 @@ pub async fn demo(cfg: &Config) -> Result<ExitCode> {
         println!("  {username:<12} {password:<20} {role}");
     }
     println!();
-    let mut channels = Vec::new();
-    for code in hl7_sites(&region) {
+    let store = state.store.as_ref();
+    let mut hl7_channels = Vec::new();
+    for (i, code) in hl7_sites(&region).into_iter().enumerate() {
         let name = super::hl7::default_channel(&code);
-        let any_port: std::net::SocketAddr = "127.0.0.1:0".parse()?;
-        let config = super::hl7::channel_config(cfg, &code, any_port, &name, 1024 * 1024);
-        let channel = super::hl7::start(state.store.clone(), &state.lake, config, None).await?;
-        println!(
-            "  HL7 v2 (MLLP) channel {name} for {code} on {}",
-            channel.local_addr()
-        );
-        channels.push(channel);
+        let listen = std::net::SocketAddr::from(([127, 0, 0, 1], hl7_port(i)));
+        let spec = ChannelSpec::Mllp {
+            listen,
+            mappings: None,
+            max_message_bytes: None,
+        };
+        define(store, &name, &code, spec, None).await?;
+        let listen = match ChannelSpec::of(&store.channel(&name).await?.context("defined")?)? {
+            ChannelSpec::Mllp { listen, .. } => listen,
+            _ => listen,
+        };
+        println!("  HL7 v2 (MLLP) channel {name} for {code} on {listen}");
+        hl7_channels.push((code, listen));
     }
-    let cdc = match std::env::var("HDOS_DEMO_POSTGRES") {
-        Ok(url) => Some(cdc_hospital(cfg, &state, &region, &url).await?),
-        Err(_) => None,
+    let streamed = match std::env::var("HDOS_DEMO_POSTGRES") {
+        Ok(url) => vec![cdc_hospital(cfg, store, &region, &url).await?],
+        Err(_) => Vec::new(),
     };
     println!();
     println!(
-        "The first collection runs in the background: SQL batch from each hospital's HIS, HL7 messages \
-         replayed into the MLLP channels. `hdos ingest runs` lists it."
+        "Channels run in the background: SQL batch from each hospital's HIS (at once, then every \
+         half hour), HL7 messages replayed into the MLLP channels. The collection page \
+         (数据采集) and `hdos channel list` show them."
     );
     println!("Press Ctrl-C to stop.");
-    let addresses = hl7_sites(&region)
-        .into_iter()
-        .zip(channels.iter().map(|c| c.local_addr()))
-        .collect();
-    tokio::spawn(first_collection(
+    // The demo is one process: it runs its channels itself, whatever `worker.embedded` says.
+    let mut worker_cfg = cfg.clone();
+    worker_cfg.worker.embedded = true;
+    let worker = serve::embedded_worker(&worker_cfg).await?;
+    tokio::spawn(define_sql_channels_and_replay(
         state.store.clone(),
-        state.lake.clone(),
         cfg.data_dir.join("region"),
         region,
-        addresses,
-        cdc.iter().map(|(code, _)| code.clone()).collect(),
+        hl7_channels,
+        streamed,
     ));
-    serve::run_server(state, &cfg.server.listen).await?;
-    for channel in channels {
-        channel.stop().await?;
-    }
-    if let Some((_, channel)) = cdc {
-        channel.stop().await?;
-    }
+    let served = serve::run_server(state, &cfg.server.listen).await;
+    worker.stop().await;
+    served?;
     Ok(ExitCode::SUCCESS)
 }

@@ -67,7 +67,7 @@ impl DbSource {
 
 impl TableSelection {
     /// The confirmed mappings of the selected tables, or their suggested ones; at least one.
-    async fn mappings(&self, source: &BatchSource) -> Result<Vec<TableMapping>> {
+    pub async fn mappings(&self, source: &BatchSource) -> Result<Vec<TableMapping>> {
         let mappings = match &self.mapping {
             Some(path) => read_mappings(path, &self.table)?,
             None => suggested_mappings(source, &self.table).await?,

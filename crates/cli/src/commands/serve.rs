@@ -4,6 +4,7 @@ use hdos_core::standard::Standard;
 use hdos_ingest::fhir::{FhirHub, ResourceMappings};
 use hdos_server::AppState;
 use std::{process::ExitCode, sync::Arc};
+use tokio::sync::watch;
 
 /// Builds the application state from the configuration.
 pub async fn state(cfg: &Config) -> Result<AppState> {
@@ -36,7 +37,7 @@ pub async fn run_server(state: AppState, listen: &str) -> Result<()> {
     served.context("server failed")
 }
 
-async fn shutdown() {
+pub async fn shutdown() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
@@ -60,6 +61,34 @@ async fn shutdown() {
 
 pub async fn serve(cfg: &Config) -> Result<ExitCode> {
     let state = state(cfg).await?;
-    run_server(state, &cfg.server.listen).await?;
+    let worker = embedded_worker(cfg).await?;
+    let served = run_server(state, &cfg.server.listen).await;
+    worker.stop().await;
+    served?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The worker `hdos serve` runs beside the server, unless `worker.embedded` is off.
+pub struct EmbeddedWorker(Option<(watch::Sender<bool>, tokio::task::JoinHandle<()>)>);
+
+impl EmbeddedWorker {
+    /// Stops its channels and lets their leases go.
+    pub async fn stop(self) {
+        if let Some((stop, running)) = self.0 {
+            let _ = stop.send(true);
+            let _ = running.await;
+        }
+    }
+}
+
+pub async fn embedded_worker(cfg: &Config) -> Result<EmbeddedWorker> {
+    if !cfg.worker.embedded {
+        return Ok(EmbeddedWorker(None));
+    }
+    let worker = super::worker::worker(cfg, None).await?;
+    let (stop, stopped) = watch::channel(false);
+    Ok(EmbeddedWorker(Some((
+        stop,
+        tokio::spawn(worker.run(stopped)),
+    ))))
 }

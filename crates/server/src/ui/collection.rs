@@ -1,7 +1,8 @@
-//! 数据采集: the collection runs of every channel, newest first; a provider sees only its own
-//! institution's.
+//! 数据采集: the channels with their state and, for managers, run / cancel / enable / disable;
+//! then the collection runs, newest first. A provider sees only its own institution's.
 
 use crate::{
+    actions::{self, ChannelAction},
     auth::Principal,
     error::{ApiError, PageError, render},
     nav,
@@ -9,11 +10,12 @@ use crate::{
     ui::{PageCtx, admin::Pager, fmt_ms},
 };
 use axum::{
-    extract::{Query, State},
-    http::StatusCode,
+    extract::{Path, Query, State},
+    http::{StatusCode, header},
     response::{IntoResponse, Response},
 };
-use hdos_store::{IngestRun, Page, RunFilter, RunStatus};
+use hdos_core::Role;
+use hdos_store::{Channel, ChannelLease, IngestRun, Page, RunFilter, RunStatus, now_millis};
 use serde::Deserialize;
 
 pub const PATH: &str = "/integration/collection";
@@ -46,6 +48,7 @@ impl From<IngestRun> for RunRow {
             RunStatus::Running => ("running", "collection.running"),
             RunStatus::Succeeded => ("succeeded", "collection.succeeded"),
             RunStatus::Failed => ("failed", "collection.failed"),
+            RunStatus::Cancelled => ("cancelled", "collection.cancelled"),
         };
         Self {
             started: fmt_ms(r.started_at),
@@ -73,10 +76,59 @@ impl From<IngestRun> for RunRow {
     }
 }
 
+/// A channel as the page shows it.
+pub struct ChannelRow {
+    name: String,
+    institution: String,
+    kind: String,
+    schedule: String,
+    /// `running`, `waiting`, `retrying` or `disabled`, for the CSS class and the label.
+    state: &'static str,
+    state_key: &'static str,
+    worker: String,
+    next_run: String,
+    requested: bool,
+    batch: bool,
+    enabled: bool,
+    error: String,
+}
+
+impl ChannelRow {
+    fn new(c: Channel, leases: &[ChannelLease]) -> Self {
+        let worker = leases
+            .iter()
+            .find(|l| l.channel == c.name)
+            .map(|l| l.worker.clone());
+        let (state, state_key) = match (&worker, c.enabled, c.failures) {
+            (Some(_), _, _) => ("running", "channels.running"),
+            (None, false, _) => ("disabled", "channels.disabled"),
+            (None, true, 0) => ("waiting", "channels.waiting"),
+            (None, true, _) => ("retrying", "channels.retrying"),
+        };
+        Self {
+            batch: c.kind == "sql",
+            name: c.name,
+            institution: c.institution,
+            kind: c.kind,
+            schedule: c.schedule.unwrap_or_default(),
+            state,
+            state_key,
+            worker: worker.unwrap_or_default(),
+            next_run: c.next_run_at.map(fmt_ms).unwrap_or_default(),
+            requested: c.run_requested_at.is_some(),
+            enabled: c.enabled,
+            error: c.last_error.unwrap_or_default(),
+        }
+    }
+}
+
 #[derive(askama::Template)]
 #[template(path = "collection.html")]
 struct CollectionPage {
     ctx: PageCtx,
+    channels: Vec<ChannelRow>,
+    /// Whether the reader may run, cancel, enable and disable channels.
+    manages: bool,
     rows: Vec<RunRow>,
     scoped_to: Option<String>,
     pager: Pager,
@@ -113,19 +165,43 @@ pub async fn page(
             .list_ingest_runs(&filter, Page::new(PAGE_SIZE, offset))
             .await?;
         let total = app.store.count_ingest_runs(&filter).await?;
-        Ok((scoped_to, rows, total))
+        let channels = app
+            .store
+            .list_channels(scoped_to.as_deref(), Page::new(1_000, 0))
+            .await?;
+        let leases = app.store.live_channel_leases(now_millis()).await?;
+        let channels = channels
+            .into_iter()
+            .map(|c| ChannelRow::new(c, &leases))
+            .collect();
+        Ok((scoped_to, channels, rows, total))
     }
     .await;
     match result {
-        Ok((scoped_to, rows, total)) => render(
+        Ok((scoped_to, channels, rows, total)) => render(
             StatusCode::OK,
             &CollectionPage {
+                manages: p.roles().contains(&Role::Manager),
                 ctx,
+                channels,
                 rows: rows.into_iter().map(Into::into).collect(),
                 scoped_to,
                 pager: Pager::new(t, total, offset, PAGE_SIZE),
             },
         ),
         Err(e) => PageError::new(t, e).into_response(),
+    }
+}
+
+/// `POST /integration/collection/channels/{name}/{action}`: run, cancel, enable or disable.
+pub async fn channel_action(
+    State(app): State<AppState>,
+    p: Principal,
+    ctx: PageCtx,
+    Path((name, action)): Path<(String, ChannelAction)>,
+) -> Response {
+    match actions::channel_action(&app, &p, &name, action).await {
+        Ok(()) => (StatusCode::SEE_OTHER, [(header::LOCATION, PATH)]).into_response(),
+        Err(e) => PageError::new(ctx.t, e).into_response(),
     }
 }

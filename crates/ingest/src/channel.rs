@@ -1,0 +1,259 @@
+//! Channels kept in the metadata store: what each kind needs to run ([`ChannelSpec`], stored as
+//! JSON), and one run of a channel until it ends or is told to stop. Batch channels (SQL) run
+//! their tables and end; streaming channels (CDC, MLLP) run until stopped.
+
+pub mod schedule;
+
+use crate::{
+    IngestError,
+    batch::{self, BatchJob},
+    cdc::{CdcChannel, CdcConfig},
+    hl7::MessageMappings,
+    land::slug,
+    mapping::TableMapping,
+    mllp::{MllpChannel, MllpConfig},
+    source::BatchSource,
+};
+use hdos_core::standard::Standard;
+use hdos_lake::Lake;
+use hdos_store::{Channel, MasterKey, MetaStore, RunCounts, Secret};
+use serde::{Deserialize, Serialize};
+use std::{net::SocketAddr, path::PathBuf, sync::Arc};
+use tokio::sync::watch;
+
+/// What a channel reads and how it maps it, by kind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ChannelSpec {
+    /// Query-based batch collection of a database's tables, incrementally after each table's
+    /// stored position.
+    Sql {
+        source: SqlSource,
+        /// One confirmed mapping per source table.
+        tables: Vec<TableMapping>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        chunk_rows: Option<usize>,
+    },
+    /// Log-based collection from PostgreSQL through a stored connection.
+    Cdc {
+        connection: String,
+        tables: Vec<TableMapping>,
+    },
+    /// HL7 v2 over MLLP on a listen address.
+    Mllp {
+        listen: SocketAddr,
+        /// Message mappings as TOML; the built-in ones when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mappings: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_message_bytes: Option<usize>,
+    },
+}
+
+/// Where a SQL channel reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum SqlSource {
+    /// A stored connection (see `hdos connection`).
+    Connection(String),
+    /// A SQLite database file.
+    Sqlite(PathBuf),
+}
+
+impl ChannelSpec {
+    /// The kind as the store keeps it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Sql { .. } => "sql",
+            Self::Cdc { .. } => "cdc",
+            Self::Mllp { .. } => "mllp",
+        }
+    }
+
+    /// Streaming channels run all the time; batch channels on a schedule or on request.
+    pub fn is_streaming(&self) -> bool {
+        !matches!(self, Self::Sql { .. })
+    }
+
+    pub fn to_json(&self) -> String {
+        // A spec holds only strings, numbers and mappings: it always serialises.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Reads a stored channel's spec.
+    pub fn of(channel: &Channel) -> Result<Self, IngestError> {
+        serde_json::from_str(&channel.spec).map_err(|e| IngestError::Channel {
+            channel: channel.name.clone(),
+            reason: format!("its definition is unreadable: {e}"),
+        })
+    }
+
+    /// Checks what can be checked without the source: mappings present, names distinct,
+    /// message mappings valid.
+    pub fn validate(&self, standard: &Standard) -> Result<(), String> {
+        let tables = match self {
+            Self::Sql { tables, .. } | Self::Cdc { tables, .. } => tables,
+            Self::Mllp { mappings, .. } => {
+                if let Some(text) = mappings {
+                    MessageMappings::from_toml(text).map_err(|e| e.to_string())?;
+                }
+                return Ok(());
+            }
+        };
+        if tables.is_empty() {
+            return Err("it maps no table".into());
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for t in tables {
+            if !seen.insert(&t.source_table) {
+                return Err(format!("table `{}` is mapped twice", t.source_table));
+            }
+            if standard.dataset(&t.dataset).is_none() {
+                return Err(format!(
+                    "table `{}` maps to `{}`, which is not a standard dataset",
+                    t.source_table, t.dataset
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What running channels share: the store, the lake, the standard, the master key that unseals
+/// connection passwords and where message journals live.
+#[derive(Clone)]
+pub struct ChannelEnv {
+    pub store: Arc<dyn MetaStore>,
+    pub lake: Lake,
+    pub standard: &'static Standard,
+    pub master_key: MasterKey,
+    /// Each MLLP channel journals under `<journal_root>/<channel>`.
+    pub journal_root: PathBuf,
+}
+
+/// The URL (password unsealed) and schema of a stored PostgreSQL connection.
+pub async fn connection_url(
+    store: &dyn MetaStore,
+    key: &MasterKey,
+    name: &str,
+) -> Result<(Secret, String), IngestError> {
+    let bad = |reason: String| IngestError::Connection {
+        name: name.to_owned(),
+        reason,
+    };
+    let c = store
+        .connection(name)
+        .await?
+        .ok_or_else(|| bad("no connection has this name (see `hdos connection list`)".into()))?;
+    if c.kind != "postgres" {
+        return Err(bad(format!(
+            "it is of kind `{}`, which hdos cannot read yet",
+            c.kind
+        )));
+    }
+    let mut url =
+        url::Url::parse("postgres://localhost").map_err(|e| bad(format!("invalid URL: {e}")))?;
+    url.set_host(Some(&c.host))
+        .map_err(|e| bad(format!("invalid host `{}`: {e}", c.host)))?;
+    let port = u16::try_from(c.port).map_err(|_| bad(format!("invalid port {}", c.port)))?;
+    let _ = url.set_port(Some(port));
+    let _ = url.set_username(&c.username);
+    if let Some(sealed) = &c.sealed_password {
+        let password = key
+            .open(sealed)
+            .map_err(|_| bad("its password cannot be unsealed with this master key".into()))?;
+        let _ = url.set_password(Some(password.expose()));
+    }
+    url.set_path(&c.database);
+    Ok((Secret::new(url.as_str()), c.schema))
+}
+
+/// Runs one channel: a batch channel until its tables are read (or `stop` turns true between
+/// chunks), a streaming channel until `stop` turns true.
+pub async fn run(
+    env: ChannelEnv,
+    channel: Channel,
+    spec: ChannelSpec,
+    mut stop: watch::Receiver<bool>,
+) -> Result<RunCounts, IngestError> {
+    match spec {
+        ChannelSpec::Sql {
+            source,
+            tables,
+            chunk_rows,
+        } => {
+            let source = match source {
+                SqlSource::Sqlite(path) => BatchSource::Sqlite(path),
+                SqlSource::Connection(name) => {
+                    let (url, schema) =
+                        connection_url(env.store.as_ref(), &env.master_key, &name).await?;
+                    BatchSource::Postgres { url, schema }
+                }
+            };
+            let mut total = RunCounts::default();
+            let mut first_error = None;
+            for mapping in tables {
+                let job = BatchJob {
+                    channel: channel.name.clone(),
+                    institution: channel.institution.clone(),
+                    source: source.clone(),
+                    mapping,
+                    chunk_rows: chunk_rows.unwrap_or(batch::DEFAULT_CHUNK_ROWS),
+                    full: false,
+                };
+                match batch::run_until(env.store.as_ref(), &env.lake, env.standard, &job, &stop)
+                    .await
+                {
+                    Ok(r) => add(&mut total, r.counts),
+                    Err(IngestError::Cancelled) => return Err(IngestError::Cancelled),
+                    // The other tables still run; the run reports the first failure.
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                    }
+                }
+            }
+            match first_error {
+                Some(e) => Err(e),
+                None => Ok(total),
+            }
+        }
+        ChannelSpec::Cdc { connection, tables } => {
+            let (url, schema) =
+                connection_url(env.store.as_ref(), &env.master_key, &connection).await?;
+            let config = CdcConfig::new(&channel.name, &channel.institution, url, &schema, tables);
+            let running = CdcChannel::start(env.store, env.lake, env.standard, config).await?;
+            let _ = stop.wait_for(|s| *s).await;
+            running.stop().await
+        }
+        ChannelSpec::Mllp {
+            listen,
+            mappings,
+            max_message_bytes,
+        } => {
+            let mappings = match mappings {
+                Some(text) => MessageMappings::from_toml(&text)?,
+                None => MessageMappings::builtin()?,
+            };
+            let mut config = MllpConfig::new(
+                &channel.name,
+                &channel.institution,
+                listen,
+                env.journal_root.join(slug(&channel.name)),
+            );
+            if let Some(max) = max_message_bytes {
+                config.max_message_bytes = max;
+            }
+            let running =
+                MllpChannel::start(env.store, env.lake, env.standard, &mappings, config).await?;
+            let _ = stop.wait_for(|s| *s).await;
+            Ok(running.stop().await?.counts)
+        }
+    }
+}
+
+fn add(total: &mut RunCounts, c: RunCounts) {
+    total.rows_read += c.rows_read;
+    total.rows_written += c.rows_written;
+    total.rows_quarantined += c.rows_quarantined;
+    total.bytes += c.bytes;
+}
