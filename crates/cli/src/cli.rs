@@ -40,6 +40,9 @@ pub enum Command {
     /// Collection channels kept in the metadata store and run by workers.
     #[command(subcommand)]
     Channel(ChannelCommand),
+    /// Link monitoring: reconciliation, alerts.
+    #[command(subcommand)]
+    Monitor(MonitorCommand),
     /// Run the channels this worker can lease, until Ctrl-C or SIGTERM. Several workers may
     /// share one PostgreSQL metadata store; when one dies, the others take its channels over.
     Worker(WorkerArgs),
@@ -348,6 +351,28 @@ pub struct ChannelAddArgs {
     /// Define it without running it.
     #[arg(long)]
     pub disabled: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MonitorCommand {
+    /// One monitoring pass now over every channel: failed runs, runs that read nothing, hourly
+    /// and daily volume, and reconciliation of SQL and CDC channels; prints the open alerts.
+    Check,
+    /// Reconcile one SQL or CDC channel against its source now: one JSON line per dataset and
+    /// day (source rows, lake rows, refused rows, key checksums); a gap raises an alert.
+    Reconcile { channel: String },
+    /// The alerts, newest first, one JSON line each: unresolved ones, or all with `--all`.
+    Alerts {
+        #[arg(long)]
+        all: bool,
+        /// Only this institution's.
+        #[arg(long)]
+        institution: Option<String>,
+    },
+    /// Acknowledge an alert: someone is on it.
+    Ack { id: i64 },
+    /// Resolve an alert by hand (monitoring resolves those whose problem it no longer sees).
+    Resolve { id: i64 },
 }
 
 #[derive(Debug, Args)]

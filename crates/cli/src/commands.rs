@@ -11,6 +11,7 @@ mod connection;
 mod demo;
 mod hl7;
 mod ingest;
+mod monitor;
 mod serve;
 mod standard;
 mod synth;
@@ -45,6 +46,7 @@ pub async fn run(args: Cli) -> Result<ExitCode> {
         Command::Connection(c) => connection::command(&cfg, c).await,
         Command::Channel(c) => channel::command(&cfg, c).await,
         Command::Worker(a) => worker::run(&cfg, a.id).await,
+        Command::Monitor(c) => monitor::command(&cfg, c).await,
         Command::Audit(AuditCommand::Verify) => admin::audit_verify(&cfg).await,
         Command::Config(ConfigCommand::Show) => {
             print!("{}", cfg.redacted_toml());

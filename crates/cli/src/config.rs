@@ -20,6 +20,7 @@ pub struct Config {
     pub log: LogConfig,
     pub server: ServerConfig,
     pub worker: WorkerConfig,
+    pub monitor: MonitorConfig,
 }
 
 impl Default for Config {
@@ -32,6 +33,7 @@ impl Default for Config {
             log: LogConfig::default(),
             server: ServerConfig::default(),
             worker: WorkerConfig::default(),
+            monitor: MonitorConfig::default(),
         }
     }
 }
@@ -90,6 +92,28 @@ impl Default for WorkerConfig {
             embedded: true,
             lease_seconds: 10,
             max_jobs: 4,
+        }
+    }
+}
+
+/// Link monitoring, run by one worker of the cluster at a time.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MonitorConfig {
+    /// Seconds between monitoring passes (failed runs, empty runs, volume, reconciliation).
+    pub interval_seconds: u64,
+    /// Minutes between reconciliations of each SQL and CDC channel against its source.
+    pub reconcile_minutes: u64,
+    /// New alerts are POSTed here as JSON (`{"alert": {…}}`); empty means none.
+    pub webhook_url: String,
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        Self {
+            interval_seconds: 60,
+            reconcile_minutes: 60,
+            webhook_url: String::new(),
         }
     }
 }

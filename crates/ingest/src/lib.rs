@@ -13,6 +13,7 @@ pub mod journal;
 pub mod land;
 pub mod mapping;
 pub mod mllp;
+pub mod monitor;
 pub mod reconcile;
 pub mod source;
 pub mod suggest;

@@ -7,4 +7,5 @@ mod common;
 mod fhir;
 mod files;
 mod mllp;
+mod monitor;
 mod postgres;

@@ -303,3 +303,39 @@ pub async fn channel_action(
     .await;
     result
 }
+
+/// What a manager does with an alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertAction {
+    /// Someone is on it.
+    Acknowledge,
+    Resolve,
+}
+
+pub async fn alert_action(
+    app: &AppState,
+    by: &Principal,
+    id: i64,
+    action: AlertAction,
+) -> Result<(), ApiError> {
+    let (status, audit_action) = match action {
+        AlertAction::Acknowledge => (hdos_store::AlertStatus::Acknowledged, "alert.acknowledge"),
+        AlertAction::Resolve => (hdos_store::AlertStatus::Resolved, "alert.resolve"),
+    };
+    let result = app
+        .store
+        .set_alert_status(id, status, Some(&by.user.username))
+        .await;
+    let outcome = if result.is_ok() {
+        Outcome::Success
+    } else {
+        Outcome::Failure
+    };
+    app.audit(
+        by.actor()
+            .entry(audit_action, id.to_string(), outcome, serde_json::json!({})),
+    )
+    .await;
+    result.map(|_| ()).map_err(Into::into)
+}

@@ -179,6 +179,18 @@ pub fn routes() -> Routes {
             MANAGER,
             Page,
             ui::collection::channel_action,
+        )
+        .get(
+            ui::monitoring::PATH,
+            nav::policy_of(ui::monitoring::PATH),
+            Page,
+            ui::monitoring::page,
+        )
+        .post(
+            "/integration/monitoring/alerts/{id}/{action}",
+            MANAGER,
+            Page,
+            ui::monitoring::alert_action,
         );
     // Sections this version does not provide yet: a plain page that says so.
     for s in nav::SECTIONS.iter().filter(|s| !s.built) {

@@ -1,6 +1,6 @@
 //! Prometheus metrics, served at `/metrics`.
 
-use hdos_store::{IngestRun, RunStatus};
+use hdos_store::{Alert, IngestRun, ReconciliationDay, RunStatus};
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
     TextEncoder,
@@ -137,11 +137,51 @@ pub fn collection(runs: &[IngestRun]) -> String {
             .with_label_values(&[c, t])
             .set(r.finished_at.unwrap_or(r.started_at) / 1000);
     }
+    encode(&registry)
+}
+
+fn encode(registry: &Registry) -> String {
     let mut buf = Vec::new();
     if let Err(e) = TextEncoder::new().encode(&registry.gather(), &mut buf) {
         tracing::error!(error = %e, "metrics encoding failed");
     }
     String::from_utf8(buf).unwrap_or_default()
+}
+
+/// Gauges of link monitoring: unresolved alerts by kind and institution, and the rows by which
+/// each channel's datasets differ from their sources (summed over the days that differ).
+pub fn monitoring(alerts: &[Alert], gaps: &[ReconciliationDay]) -> String {
+    let registry = Registry::new_custom(Some("hdos".into()), None).unwrap_or_default();
+    let gauges = (
+        IntGaugeVec::new(
+            Opts::new("alerts_open", "Unresolved alerts"),
+            &["kind", "institution"],
+        ),
+        IntGaugeVec::new(
+            Opts::new(
+                "reconciliation_gap_rows",
+                "Rows by which the lake differs from the source, over the days that differ",
+            ),
+            &["channel", "dataset"],
+        ),
+    );
+    let (Ok(open), Ok(gap)) = gauges else {
+        return String::new();
+    };
+    for g in [&open, &gap] {
+        if let Err(e) = registry.register(Box::new(g.clone())) {
+            tracing::error!(error = %e, "metric registration failed");
+        }
+    }
+    for a in alerts {
+        open.with_label_values(&[a.kind.as_str(), a.institution.as_str()])
+            .inc();
+    }
+    for d in gaps {
+        gap.with_label_values(&[d.channel.as_str(), d.dataset.as_str()])
+            .add((d.source_rows - d.lake_rows).abs());
+    }
+    encode(&registry)
 }
 
 impl Default for Metrics {

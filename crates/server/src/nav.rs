@@ -45,7 +45,7 @@ pub const SECTIONS: &[Section] = &[
         "nav.monitoring",
         "/integration/monitoring",
         &[Manager, Provider],
-        false,
+        true,
     ),
     section(
         "nav.integration",

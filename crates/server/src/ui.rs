@@ -7,6 +7,7 @@ pub mod audit;
 pub mod collection;
 pub mod home;
 pub mod login;
+pub mod monitoring;
 pub mod password;
 
 use crate::{
@@ -122,6 +123,23 @@ pub fn fmt_ms(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
         .unwrap_or_default()
+}
+
+/// The institution a provider-only reader of the page at `path` is limited to, or `None` for a
+/// reader who sees every institution's.
+pub async fn institution_scope(
+    app: &AppState,
+    p: &Principal,
+    path: &str,
+) -> Result<Option<String>, crate::error::ApiError> {
+    if !nav::policy_of(path).own_institution().scoped_for(p.roles()) {
+        return Ok(None);
+    }
+    Ok(Some(match p.user.institution_id {
+        Some(id) => app.store.institution(id).await?.code,
+        // A provider without an institution sees nothing rather than everything.
+        None => String::new(),
+    }))
 }
 
 /// A whitelisted flash message key from `?msg=`.

@@ -48,7 +48,14 @@ async fn concrete_path(app: &TestApp, path: &str) -> Result<String> {
         .replace("{code}", "en")
         .replace("{resource}", "Patient")
         .replace("{name}", "his_none")
-        .replace("{action}", "run"))
+        .replace(
+            "{action}",
+            if path.contains("/alerts/") {
+                "resolve"
+            } else {
+                "run"
+            },
+        ))
 }
 
 fn request(method: &Method, path: &str, surface: Surface, login: Option<&Login>) -> Request<Body> {

@@ -590,3 +590,127 @@ async fn managers_run_and_disable_channels_from_the_collection_page() -> Result<
     ensure!(!page.contains("/run\""), "a provider gets no buttons");
     Ok(())
 }
+
+#[tokio::test]
+async fn monitoring_shows_alerts_volume_and_gaps_and_managers_settle_alerts() -> Result<()> {
+    let app = TestApp::new().await?;
+    let store = &app.state.store;
+    let own = "12330000TEST00001A";
+    let alert = |kind: &str, institution: &str, channel: &str| hdos_store::NewAlert {
+        kind: kind.into(),
+        channel: channel.into(),
+        institution: institution.into(),
+        subject: "outpatient_visit 2026-11-28".into(),
+        message: "source 120 rows, lake 117 rows: 3 missing from the lake".into(),
+    };
+    let (gap, _) = store
+        .raise_alert(&alert("reconciliation", own, "his_own"))
+        .await?;
+    store
+        .raise_alert(&alert("volume_drop", "12330000TEST00002B", "his_other"))
+        .await?;
+    store
+        .save_reconciliation(
+            "his_own",
+            &[hdos_store::ReconciliationDay {
+                channel: "his_own".into(),
+                dataset: "outpatient_visit".into(),
+                institution: own.into(),
+                day: "2026-11-28".into(),
+                source_rows: 120,
+                lake_rows: 117,
+                unmapped_rows: 0,
+                source_checksum: "1".into(),
+                lake_checksum: "2".into(),
+                checked_at: hdos_store::now_millis(),
+            }],
+        )
+        .await?;
+    let run = store
+        .start_ingest_run("his_own", "MZJZ", own, "incremental")
+        .await?;
+    let counts = hdos_store::RunCounts {
+        rows_written: 4321,
+        ..Default::default()
+    };
+    store
+        .update_ingest_run(run.id, hdos_store::RunStatus::Succeeded, counts, None)
+        .await?;
+
+    let manager = app.session(Role::Manager).await?;
+    let page = body_text(
+        app.send(get("/integration/monitoring", Some(&manager)))
+            .await?,
+    )
+    .await?;
+    ensure!(
+        page.contains("对账差异") && page.contains("流量骤降"),
+        "{page}"
+    );
+    ensure!(
+        page.contains("3 missing from the lake") && page.contains("4321"),
+        "{page}"
+    );
+    ensure!(
+        page.contains("<svg class=\"spark\""),
+        "a volume chart per institution"
+    );
+    ensure!(
+        page.contains("<td>117</td>"),
+        "the gap's lake count: {page}"
+    );
+
+    let ack = app
+        .send(form(
+            &format!("/integration/monitoring/alerts/{}/acknowledge", gap.id),
+            Some(&manager),
+            Some(&manager.csrf),
+            &[],
+        ))
+        .await?;
+    ensure!(ack.status() == StatusCode::SEE_OTHER, "{}", ack.status());
+    let acked = store.alert(gap.id).await?.context("kept")?;
+    ensure!(acked.status == hdos_store::AlertStatus::Acknowledged);
+    ensure!(acked.acknowledged_by.is_some());
+    let resolve = app
+        .send(form(
+            &format!("/integration/monitoring/alerts/{}/resolve", gap.id),
+            Some(&manager),
+            Some(&manager.csrf),
+            &[],
+        ))
+        .await?;
+    ensure!(resolve.status() == StatusCode::SEE_OTHER);
+    ensure!(
+        store
+            .alert(gap.id)
+            .await?
+            .context("kept")?
+            .resolved_at
+            .is_some()
+    );
+
+    let provider = app.session(Role::Provider).await?;
+    let page = body_text(
+        app.send(get("/integration/monitoring", Some(&provider)))
+            .await?,
+    )
+    .await?;
+    ensure!(
+        !page.contains("流量骤降"),
+        "another institution's alert is not shown: {page}"
+    );
+    ensure!(!page.contains("/acknowledge"), "a provider gets no buttons");
+
+    let metrics = body_text(app.send(get("/metrics", None)).await?).await?;
+    ensure!(
+        metrics.contains(
+            "hdos_alerts_open{institution=\"12330000TEST00002B\",kind=\"volume_drop\"} 1"
+        ),
+        "{metrics}"
+    );
+    ensure!(metrics.contains(
+        "hdos_reconciliation_gap_rows{channel=\"his_own\",dataset=\"outpatient_visit\"} 3"
+    ));
+    Ok(())
+}

@@ -150,6 +150,13 @@ pub trait MetaStore: Send + Sync + std::fmt::Debug {
         page: Page,
     ) -> Result<Vec<IngestRun>, StoreError>;
     async fn count_ingest_runs(&self, filter: &RunFilter) -> Result<i64, StoreError>;
+    /// Rows written per institution and day (China Standard Time) by runs started since `since`
+    /// (a stream's counts go to the day it started).
+    async fn daily_run_volume(
+        &self,
+        since: Millis,
+        institution: Option<&str>,
+    ) -> Result<Vec<DailyVolume>, StoreError>;
 
     // Source connections.
     /// Creates the connection, or replaces the definition of the one with the same name.

@@ -434,3 +434,11 @@ pub struct AlertFilter {
     pub institution: Option<String>,
     pub include_resolved: bool,
 }
+
+/// Rows an institution's runs wrote on one day (China Standard Time, YYYY-MM-DD).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DailyVolume {
+    pub institution: String,
+    pub day: String,
+    pub rows: i64,
+}

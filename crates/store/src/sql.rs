@@ -14,10 +14,10 @@ use crate::{
     Backend, ChainStatus, MetaStore, StoreError,
     model::{
         Alert, AlertFilter, AlertStatus, ApiToken, AuditEntry, AuditFilter, Channel, ChannelLease,
-        ChannelOutcome, IngestCheckpoint, IngestRun, Institution, Millis, NewAlert, NewAuditEntry,
-        NewChannel, NewInstitution, NewSourceConnection, NewUser, Page, ReconciliationDay,
-        ReconciliationFilter, RunCounts, RunFilter, RunStatus, Session, SourceConnection, User,
-        WorkerStatus,
+        ChannelOutcome, DailyVolume, IngestCheckpoint, IngestRun, Institution, Millis, NewAlert,
+        NewAuditEntry, NewChannel, NewInstitution, NewSourceConnection, NewUser, Page,
+        ReconciliationDay, ReconciliationFilter, RunCounts, RunFilter, RunStatus, Session,
+        SourceConnection, User, WorkerStatus,
     },
     secret::Secret,
 };
@@ -382,6 +382,14 @@ impl MetaStore for SqlStore {
 
     async fn count_ingest_runs(&self, filter: &RunFilter) -> Result<i64, StoreError> {
         ingest::count_runs(&self.db, filter).await
+    }
+
+    async fn daily_run_volume(
+        &self,
+        since: Millis,
+        institution: Option<&str>,
+    ) -> Result<Vec<DailyVolume>, StoreError> {
+        ingest::daily_volume(&self.db, since, institution).await
     }
 
     async fn save_connection(

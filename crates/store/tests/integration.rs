@@ -89,6 +89,7 @@ conformance!(
     workers_report_what_they_run,
     reconciliations_replace_a_channels_days_and_list_mismatches,
     an_alert_is_raised_once_until_resolved,
+    daily_volume_sums_runs_by_institution_and_day,
 );
 
 #[tokio::test]

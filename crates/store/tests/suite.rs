@@ -785,3 +785,35 @@ pub async fn an_alert_is_raised_once_until_resolved(s: &SqlStore) -> Result<()> 
     );
     Ok(())
 }
+
+pub async fn daily_volume_sums_runs_by_institution_and_day(s: &SqlStore) -> Result<()> {
+    for (institution, rows) in [("H1", 10), ("H1", 5), ("H2", 7)] {
+        let r = s
+            .start_ingest_run("his", "t", institution, "incremental")
+            .await?;
+        let counts = RunCounts {
+            rows_written: rows,
+            ..RunCounts::default()
+        };
+        s.update_ingest_run(r.id, RunStatus::Succeeded, counts, None)
+            .await?;
+    }
+    let today = (chrono::Utc::now() + chrono::Duration::hours(8))
+        .format("%Y-%m-%d")
+        .to_string();
+    let since = now_millis() - 60_000;
+    let all = s.daily_run_volume(since, None).await?;
+    ensure!(all.len() == 2, "{all:?}");
+    ensure!(
+        all[0].institution == "H1" && all[0].rows == 15 && all[0].day == today,
+        "{all:?}"
+    );
+    let h2 = s.daily_run_volume(since, Some("H2")).await?;
+    ensure!(h2.len() == 1 && h2[0].rows == 7);
+    ensure!(
+        s.daily_run_volume(now_millis() + 60_000, None)
+            .await?
+            .is_empty()
+    );
+    Ok(())
+}

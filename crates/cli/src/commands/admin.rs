@@ -12,7 +12,7 @@ use hdos_store::{MetaStore, NewAuditEntry, NewUser, Outcome, Page, Secret};
 use std::process::ExitCode;
 
 /// The audit actor of shell commands.
-fn cli_actor() -> String {
+pub(super) fn cli_actor() -> String {
     let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
     format!("cli:{user}")
 }

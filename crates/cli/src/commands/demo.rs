@@ -393,7 +393,9 @@ pub async fn demo(cfg: &Config) -> Result<ExitCode> {
         streamed,
     ));
     let served = serve::run_server(state, &cfg.server.listen).await;
-    worker.stop().await;
+    if let Some(w) = worker {
+        w.stop().await;
+    }
     served?;
     Ok(ExitCode::SUCCESS)
 }

@@ -4,7 +4,6 @@ use hdos_core::standard::Standard;
 use hdos_ingest::fhir::{FhirHub, ResourceMappings};
 use hdos_server::AppState;
 use std::{process::ExitCode, sync::Arc};
-use tokio::sync::watch;
 
 /// Builds the application state from the configuration.
 pub async fn state(cfg: &Config) -> Result<AppState> {
@@ -63,32 +62,17 @@ pub async fn serve(cfg: &Config) -> Result<ExitCode> {
     let state = state(cfg).await?;
     let worker = embedded_worker(cfg).await?;
     let served = run_server(state, &cfg.server.listen).await;
-    worker.stop().await;
+    if let Some(w) = worker {
+        w.stop().await;
+    }
     served?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// The worker `hdos serve` runs beside the server, unless `worker.embedded` is off.
-pub struct EmbeddedWorker(Option<(watch::Sender<bool>, tokio::task::JoinHandle<()>)>);
-
-impl EmbeddedWorker {
-    /// Stops its channels and lets their leases go.
-    pub async fn stop(self) {
-        if let Some((stop, running)) = self.0 {
-            let _ = stop.send(true);
-            let _ = running.await;
-        }
-    }
-}
-
-pub async fn embedded_worker(cfg: &Config) -> Result<EmbeddedWorker> {
-    if !cfg.worker.embedded {
-        return Ok(EmbeddedWorker(None));
-    }
-    let worker = super::worker::worker(cfg, None).await?;
-    let (stop, stopped) = watch::channel(false);
-    Ok(EmbeddedWorker(Some((
-        stop,
-        tokio::spawn(worker.run(stopped)),
-    ))))
+pub async fn embedded_worker(cfg: &Config) -> Result<Option<super::worker::Running>> {
+    Ok(match cfg.worker.embedded {
+        true => Some(super::worker::start(cfg, None).await?),
+        false => None,
+    })
 }

@@ -1,17 +1,34 @@
-//! `hdos worker`: runs the channels it can lease until Ctrl-C or SIGTERM.
+//! `hdos worker`: runs the channels it can lease, and monitors the links while it holds the
+//! monitor lease, until Ctrl-C or SIGTERM. `hdos serve` and `hdos demo` run the same parts.
 
 use crate::{config::Config, wiring};
 use anyhow::Result;
 use hdos_core::standard::Standard;
 use hdos_ingest::{
     channel::ChannelEnv,
+    monitor::{Monitor, MonitorOptions},
     worker::{Worker, WorkerOptions},
 };
 use std::{process::ExitCode, time::Duration};
-use tokio::sync::watch;
+use tokio::{sync::watch, task::JoinHandle};
 
-/// The channel environment and worker options the configuration gives.
-pub async fn worker(cfg: &Config, id: Option<String>) -> Result<Worker> {
+/// A running worker: its channels, its monitor and the webhook that monitor feeds.
+pub struct Running {
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops the channels (recording them and letting their leases go) and the monitor.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+pub async fn start(cfg: &Config, id: Option<String>) -> Result<Running> {
     let env = ChannelEnv {
         store: wiring::open_store(cfg).await?,
         lake: (*wiring::open_lake(cfg)?).clone(),
@@ -25,15 +42,37 @@ pub async fn worker(cfg: &Config, id: Option<String>) -> Result<Worker> {
     }
     options.lease_ttl = Duration::from_secs(cfg.worker.lease_seconds.max(1));
     options.max_jobs = cfg.worker.max_jobs.max(1);
-    Ok(Worker::new(env, options))
+    let (stop, stopped) = watch::channel(false);
+    let mut tasks = Vec::new();
+    let notify = if cfg.monitor.webhook_url.is_empty() {
+        None
+    } else {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        // Ends when the monitor, its only sender, does.
+        tokio::spawn(crate::webhook::deliver(cfg.monitor.webhook_url.clone(), rx));
+        Some(tx)
+    };
+    let monitor = Monitor::new(
+        env.clone(),
+        MonitorOptions {
+            interval: Duration::from_secs(cfg.monitor.interval_seconds.max(1)),
+            reconcile_every: Duration::from_secs(cfg.monitor.reconcile_minutes.max(1) * 60),
+            ..MonitorOptions::default()
+        },
+        notify,
+    );
+    tasks.push(tokio::spawn(monitor.run(
+        options.id.clone(),
+        options.lease_ttl,
+        stopped.clone(),
+    )));
+    tasks.push(tokio::spawn(Worker::new(env, options).run(stopped)));
+    Ok(Running { stop, tasks })
 }
 
 pub async fn run(cfg: &Config, id: Option<String>) -> Result<ExitCode> {
-    let worker = worker(cfg, id).await?;
-    let (stop, stopped) = watch::channel(false);
-    let running = tokio::spawn(worker.run(stopped));
+    let running = start(cfg, id).await?;
     super::serve::shutdown().await;
-    let _ = stop.send(true);
-    running.await?;
+    running.stop().await;
     Ok(ExitCode::SUCCESS)
 }

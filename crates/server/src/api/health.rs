@@ -55,5 +55,17 @@ pub async fn metrics(State(app): State<AppState>) -> Response {
         Ok(runs) => text.push_str(&crate::metrics::collection(&runs)),
         Err(e) => tracing::warn!(error = %e, "collection metrics unavailable"),
     }
+    let gaps = hdos_store::ReconciliationFilter {
+        mismatched_only: true,
+        ..Default::default()
+    };
+    let page = hdos_store::Page::new(10_000, 0);
+    match (
+        app.store.list_alerts(&Default::default(), page).await,
+        app.store.list_reconciliations(&gaps, page).await,
+    ) {
+        (Ok(alerts), Ok(gaps)) => text.push_str(&crate::metrics::monitoring(&alerts, &gaps)),
+        (Err(e), _) | (_, Err(e)) => tracing::warn!(error = %e, "monitoring metrics unavailable"),
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }

@@ -5,7 +5,6 @@ use crate::{
     actions::{self, ChannelAction},
     auth::Principal,
     error::{ApiError, PageError, render},
-    nav,
     state::AppState,
     ui::{PageCtx, admin::Pager, fmt_ms},
 };
@@ -134,18 +133,6 @@ struct CollectionPage {
     pager: Pager,
 }
 
-/// The institution a provider-only reader is limited to, or `None` for a manager.
-async fn scope(app: &AppState, p: &Principal) -> Result<Option<String>, ApiError> {
-    if !nav::policy_of(PATH).own_institution().scoped_for(p.roles()) {
-        return Ok(None);
-    }
-    Ok(Some(match p.user.institution_id {
-        Some(id) => app.store.institution(id).await?.code,
-        // A provider without an institution sees nothing rather than everything.
-        None => String::new(),
-    }))
-}
-
 pub async fn page(
     State(app): State<AppState>,
     ctx: PageCtx,
@@ -155,7 +142,7 @@ pub async fn page(
     let t = ctx.t;
     let offset = q.offset.unwrap_or(0).max(0);
     let result: Result<_, ApiError> = async {
-        let scoped_to = scope(&app, &p).await?;
+        let scoped_to = super::institution_scope(&app, &p, PATH).await?;
         let filter = RunFilter {
             channel: None,
             institution: scoped_to.clone(),

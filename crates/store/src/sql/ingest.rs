@@ -1,7 +1,9 @@
 use super::{Db, on_pool};
 use crate::{
     StoreError,
-    model::{IngestCheckpoint, IngestRun, Page, RunCounts, RunFilter, RunStatus, now_millis},
+    model::{
+        DailyVolume, IngestCheckpoint, IngestRun, Page, RunCounts, RunFilter, RunStatus, now_millis,
+    },
 };
 
 #[derive(sqlx::FromRow)]
@@ -158,3 +160,27 @@ pub(super) async fn count_runs(db: &Db, filter: &RunFilter) -> Result<i64, Store
 }
 
 const FILTER: &str = "($1 IS NULL OR channel = $1) AND ($2 IS NULL OR institution = $2)";
+
+/// Rows written per institution and day (China Standard Time) by runs started since `since`.
+pub(super) async fn daily_volume(
+    db: &Db,
+    since: i64,
+    institution: Option<&str>,
+) -> Result<Vec<DailyVolume>, StoreError> {
+    let sql = "SELECT institution, (started_at + 28800000) / 86400000 AS day, \
+               CAST(SUM(rows_written) AS BIGINT) AS rows_written FROM ingest_runs \
+               WHERE started_at >= $1 AND ($2 IS NULL OR institution = $2) \
+               GROUP BY institution, (started_at + 28800000) / 86400000 ORDER BY institution, day";
+    let rows: Vec<(String, i64, i64)> = on_pool!(db, p => sqlx::query_as(sql)
+        .bind(since).bind(institution).fetch_all(p).await)?;
+    Ok(rows
+        .into_iter()
+        .map(|(institution, day, rows)| DailyVolume {
+            institution,
+            day: chrono::DateTime::from_timestamp(day * 86_400, 0)
+                .map(|d| d.format("%Y-%m-%d").to_string())
+                .unwrap_or_default(),
+            rows,
+        })
+        .collect())
+}

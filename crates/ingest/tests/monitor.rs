@@ -1,0 +1,237 @@
+//! Link monitoring against a real SQLite HIS, a real Delta lake and a real metadata store:
+//! reconciliation per dataset and day (a gap is named with its day and size, and clears once
+//! collected; an empty table still reconciles), a run that reads nothing on a busy channel, and
+//! failed runs.
+
+use crate::common;
+use anyhow::{Context, Result, ensure};
+use hdos_core::standard::Standard;
+use hdos_ingest::{
+    channel::{self, ChannelEnv, ChannelSpec, SqlSource},
+    monitor::{Monitor, MonitorOptions},
+};
+use hdos_lake::Lake;
+use hdos_store::{
+    AlertFilter, AlertStatus, Channel, MasterKey, MetaStore, NewChannel, Page, RunCounts, RunStatus,
+};
+use std::{path::Path, sync::Arc, time::Duration};
+use tokio::sync::{mpsc, watch};
+
+const INSTITUTION: &str = "H330100099";
+
+/// A HIS with an outpatient table: `rows` of (id, update time); an empty id is stored as NULL.
+fn his(path: &Path, rows: &[(&str, &str)]) -> Result<()> {
+    let db = rusqlite::Connection::open(path)?;
+    db.execute_batch(
+        "CREATE TABLE IF NOT EXISTS mz_jzjl (jzid TEXT, brid TEXT, ksmc TEXT, jzsj TEXT,
+                                             zdbm TEXT, zdmc TEXT, gxsj TEXT);",
+    )?;
+    for (id, updated) in rows {
+        db.execute(
+            "INSERT INTO mz_jzjl VALUES (?1, 'P1', '内科', '2026-03-01 08:00:00', 'J06.9', '急性上呼吸道感染', ?2)",
+            (Some(id).filter(|i| !i.is_empty()), updated),
+        )?;
+    }
+    Ok(())
+}
+
+async fn env(dir: &Path) -> Result<ChannelEnv> {
+    Ok(ChannelEnv {
+        store: Arc::new(common::store(dir, "meta.db").await?),
+        lake: Lake::open(dir.join("lake").to_str().context("path")?)?,
+        standard: Standard::builtin()?,
+        master_key: MasterKey::generate(),
+        journal_root: dir.join("journal"),
+    })
+}
+
+async fn sql_channel(store: &dyn MetaStore, name: &str, his: &Path) -> Result<Channel> {
+    let spec = ChannelSpec::Sql {
+        source: SqlSource::Sqlite(his.to_owned()),
+        tables: vec![common::visit_mapping()?],
+        chunk_rows: None,
+    };
+    Ok(store
+        .save_channel(NewChannel {
+            name: name.into(),
+            institution: INSTITUTION.into(),
+            kind: spec.kind().into(),
+            spec: spec.to_json(),
+            schedule: None,
+            enabled: true,
+            next_run_at: None,
+        })
+        .await?)
+}
+
+async fn collect(env: &ChannelEnv, c: &Channel) -> Result<RunCounts> {
+    let (_stop, stopped) = watch::channel(false);
+    Ok(channel::run(env.clone(), c.clone(), ChannelSpec::of(c)?, stopped).await?)
+}
+
+fn options() -> MonitorOptions {
+    MonitorOptions {
+        recheck_after: Duration::from_millis(10),
+        ..MonitorOptions::default()
+    }
+}
+
+#[tokio::test]
+async fn a_days_gap_is_named_and_clears_once_collected() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("his.db");
+    let mut rows: Vec<(String, &str)> = (0..10)
+        .map(|i| (format!("V{i}"), "2026-03-01 10:00:00"))
+        .collect();
+    rows.extend((10..30).map(|i| (format!("V{i}"), "2026-03-02 10:00:00")));
+    // No visit id: the mapping refuses it.
+    rows.push((String::new(), "2026-03-02 11:00:00"));
+    let refs: Vec<(&str, &str)> = rows.iter().map(|(a, b)| (a.as_str(), *b)).collect();
+    his(&path, &refs)?;
+    let env = env(dir.path()).await?;
+    let c = sql_channel(env.store.as_ref(), "his_h99", &path).await?;
+    collect(&env, &c).await?;
+
+    let (tx, mut new_alerts) = mpsc::unbounded_channel();
+    let monitor = Monitor::new(env.clone(), options(), Some(tx));
+    let days = monitor.reconcile_channel(&c).await?;
+    ensure!(days.iter().all(|d| d.matches()), "{days:?}");
+    let day =
+        |days: &[hdos_store::ReconciliationDay], d: &str| days.iter().find(|r| r.day == d).cloned();
+    let first = day(&days, "2026-03-01").context("day 1")?;
+    ensure!(first.source_rows == 10 && first.lake_rows == 10);
+    ensure!(day(&days, "2026-03-02").context("day 2")?.lake_rows == 20);
+    ensure!(
+        day(&days, "").context("undated")?.unmapped_rows == 1,
+        "the refused row is counted apart"
+    );
+
+    // Three visits arrive at the source on a new day and are not collected yet.
+    his(
+        &path,
+        &[
+            ("V100", "2026-03-03 09:00:00"),
+            ("V101", "2026-03-03 09:30:00"),
+            ("V102", "2026-03-03 10:00:00"),
+        ],
+    )?;
+    let days = monitor.reconcile_channel(&c).await?;
+    let gap = day(&days, "2026-03-03").context("day 3")?;
+    ensure!(gap.source_rows == 3 && gap.lake_rows == 0 && !gap.matches());
+    let alert = new_alerts.try_recv().context("the webhook hears of it")?;
+    ensure!(alert.kind == "reconciliation" && alert.subject == "outpatient_visit 2026-03-03");
+    ensure!(
+        alert.message.contains("3 missing from the lake"),
+        "{}",
+        alert.message
+    );
+    let open = env
+        .store
+        .list_alerts(&AlertFilter::default(), Page::new(10, 0))
+        .await?;
+    ensure!(open.len() == 1 && open[0].institution == INSTITUTION);
+
+    // The same gap seen again updates the alert; collected, it clears.
+    monitor.reconcile_channel(&c).await?;
+    ensure!(new_alerts.try_recv().is_err(), "one alert per problem");
+    collect(&env, &c).await?;
+    let days = monitor.reconcile_channel(&c).await?;
+    ensure!(days.iter().all(|d| d.matches()), "{days:?}");
+    let resolved = env.store.alert(alert.id).await?.context("kept")?;
+    ensure!(resolved.status == AlertStatus::Resolved);
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_empty_source_table_still_reconciles() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("empty.db");
+    his(&path, &[])?;
+    let env = env(dir.path()).await?;
+    let c = sql_channel(env.store.as_ref(), "his_empty", &path).await?;
+    collect(&env, &c).await?;
+    let days = Monitor::new(env, options(), None)
+        .reconcile_channel(&c)
+        .await?;
+    ensure!(days.len() == 1, "{days:?}");
+    ensure!(days[0].source_rows == 0 && days[0].lake_rows == 0 && days[0].matches());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_run_that_reads_nothing_on_a_busy_channel_and_failed_runs_alert() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("his.db");
+    his(&path, &[("V1", "2026-03-01 10:00:00")])?;
+    let env = env(dir.path()).await?;
+    let store = env.store.clone();
+    let c = sql_channel(store.as_ref(), "his_busy", &path).await?;
+    collect(&env, &c).await?;
+    let run = |rows: i64| {
+        let store = store.clone();
+        async move {
+            let r = store
+                .start_ingest_run("his_busy", "mz_jzjl", INSTITUTION, "incremental")
+                .await?;
+            let counts = RunCounts {
+                rows_read: rows,
+                rows_written: rows,
+                ..RunCounts::default()
+            };
+            store
+                .update_ingest_run(r.id, RunStatus::Succeeded, counts, None)
+                .await?;
+            Ok::<_, anyhow::Error>(())
+        }
+    };
+    for n in [120, 95, 130, 110, 101, 99] {
+        run(n).await?;
+    }
+    let mut monitor = Monitor::new(env.clone(), options(), None);
+    monitor.check_all().await?;
+    ensure!(store.count_alerts(&AlertFilter::default()).await? == 0);
+
+    run(0).await?;
+    store
+        .finish_channel_run(
+            &c.name,
+            &hdos_store::ChannelOutcome {
+                started_at: 0,
+                next_run_at: None,
+                failures: 2,
+                last_error: Some("cannot open source his.db".into()),
+            },
+        )
+        .await?;
+    monitor.check_all().await?;
+    let open = store
+        .list_alerts(&AlertFilter::default(), Page::new(10, 0))
+        .await?;
+    let kinds: Vec<&str> = open.iter().map(|a| a.kind.as_str()).collect();
+    ensure!(
+        kinds.contains(&"zero_rows") && kinds.contains(&"run_failed"),
+        "{open:?}"
+    );
+    let zero = open
+        .iter()
+        .find(|a| a.kind == "zero_rows")
+        .context("zero")?;
+    ensure!(zero.subject == "table mz_jzjl", "{zero:?}");
+
+    // Rows again and a good run: both clear.
+    run(80).await?;
+    store
+        .finish_channel_run(
+            &c.name,
+            &hdos_store::ChannelOutcome {
+                started_at: 0,
+                next_run_at: None,
+                failures: 0,
+                last_error: None,
+            },
+        )
+        .await?;
+    monitor.check_all().await?;
+    ensure!(store.count_alerts(&AlertFilter::default()).await? == 0);
+    Ok(())
+}
