@@ -5,6 +5,7 @@
 pub mod classification;
 pub mod error;
 pub mod ids;
+pub mod mask;
 pub mod role;
 pub mod standard;
 pub mod validate;

@@ -130,6 +130,7 @@ impl Monitor {
 
     /// One pass over every channel.
     pub async fn check_all(&mut self) -> Result<(), IngestError> {
+        let started = Instant::now();
         let now = now_millis();
         let channels = self
             .env
@@ -166,6 +167,11 @@ impl Monitor {
                 tracing::warn!(channel = %c.name, error = %e, "monitoring the channel failed");
             }
         }
+        tracing::info!(
+            channels = channels.len(),
+            seconds = started.elapsed().as_secs_f64(),
+            "monitoring pass finished"
+        );
         Ok(())
     }
 

@@ -186,6 +186,12 @@ pub fn routes() -> Routes {
             Page,
             ui::monitoring::page,
         )
+        .get(
+            ui::quarantine::PATH,
+            nav::policy_of(ui::quarantine::PATH),
+            Page,
+            ui::quarantine::page,
+        )
         .post(
             "/integration/monitoring/alerts/{id}/{action}",
             MANAGER,

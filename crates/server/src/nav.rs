@@ -49,6 +49,13 @@ pub const SECTIONS: &[Section] = &[
     ),
     section(
         "nav.integration",
+        "nav.quarantine",
+        "/integration/quarantine",
+        &[Manager, Provider],
+        true,
+    ),
+    section(
+        "nav.integration",
         "nav.quality",
         "/integration/quality",
         &[Manager, Provider],

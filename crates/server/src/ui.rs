@@ -9,6 +9,7 @@ pub mod home;
 pub mod login;
 pub mod monitoring;
 pub mod password;
+pub mod quarantine;
 
 use crate::{
     auth::{self, CSRF_COOKIE, Principal},

@@ -714,3 +714,129 @@ async fn monitoring_shows_alerts_volume_and_gaps_and_managers_settle_alerts() ->
     ));
     Ok(())
 }
+
+#[tokio::test]
+async fn quarantined_records_are_listed_with_identifiers_masked() -> Result<()> {
+    use hdos_lake::{
+        TableName,
+        arrow::{
+            array::{ArrayRef, Int64Array, StringArray, TimestampMicrosecondArray},
+            datatypes::{DataType, Field, Schema, TimeUnit},
+            record_batch::RecordBatch,
+        },
+    };
+    use std::sync::Arc;
+    let app = TestApp::new().await?;
+    let text = |n: &str| Field::new(n, DataType::Utf8, true);
+    let schema = Arc::new(Schema::new(vec![
+        text("_hdos_institution"),
+        text("_hdos_source"),
+        text("source_table"),
+        Field::new("_hdos_batch", DataType::Int64, false),
+        text("_hdos_position"),
+        text("field"),
+        text("value"),
+        text("reason"),
+        text("record"),
+        Field::new(
+            "_hdos_received_at",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            false,
+        ),
+    ]));
+    let strings = |v: [&str; 2]| -> ArrayRef { Arc::new(StringArray::from(v.to_vec())) };
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            strings(["12330000TEST00001A", "12330000TEST00002B"]),
+            strings(["his_own", "his_other"]),
+            strings(["brxx", "brxx"]),
+            Arc::new(Int64Array::from(vec![1, 1])),
+            strings(["{}", "{}"]),
+            strings(["id_no", "id_no"]),
+            strings(["33010619900307123X", "330106199003071234"]),
+            strings(["check digit wrong", "check digit wrong"]),
+            strings([
+                r#"{"brid":"P001","xm":"王小明","sfzh":"33010619900307123X","lxdh":"13812345678"}"#,
+                r#"{"brid":"P002","xm":"李四","sfzh":"330106199003071234"}"#,
+            ]),
+            Arc::new(
+                TimestampMicrosecondArray::from(vec![1_700_000_000_000_000, 1_700_000_000_000_000])
+                    .with_timezone("UTC"),
+            ),
+        ],
+    )?;
+    let table = TableName::new("quarantine/patient")?;
+    app.state.lake.create_table(&table, &schema).await?;
+    // The channel's mapping tells which source columns hold the name, ID number and phone.
+    let mapping: hdos_ingest::mapping::TableMapping = toml::from_str(
+        r#"
+source_table = "brxx"
+dataset = "patient"
+fields = [
+  { target = "patient_id", source = "brid" },
+  { target = "name", source = "xm" },
+  { target = "id_no", source = "sfzh" },
+  { target = "phone", source = "lxdh" },
+]
+"#,
+    )?;
+    let spec = hdos_ingest::channel::ChannelSpec::Sql {
+        source: hdos_ingest::channel::SqlSource::Sqlite("his.db".into()),
+        tables: vec![mapping],
+        chunk_rows: None,
+    };
+    app.state
+        .store
+        .save_channel(hdos_store::NewChannel {
+            name: "his_own".into(),
+            institution: "12330000TEST00001A".into(),
+            kind: "sql".into(),
+            spec: spec.to_json(),
+            schedule: None,
+            enabled: true,
+            next_run_at: None,
+        })
+        .await?;
+    app.state.lake.append(&table, vec![batch], None).await?;
+
+    let manager = app.session(Role::Manager).await?;
+    let page = body_text(
+        app.send(get("/integration/quarantine", Some(&manager)))
+            .await?,
+    )
+    .await?;
+    ensure!(
+        page.contains("patient (2)") && page.contains("check digit wrong"),
+        "{page}"
+    );
+    ensure!(
+        page.contains("P001") && page.contains("P002"),
+        "record numbers stay visible"
+    );
+    ensure!(
+        !page.contains("33010619900307123X") && !page.contains("13812345678"),
+        "{page}"
+    );
+    ensure!(page.contains("138****5678"), "{page}");
+    ensure!(
+        page.contains("王**") && !page.contains("王小明"),
+        "the mapped name column: {page}"
+    );
+
+    let provider = app.session(Role::Provider).await?;
+    let page = body_text(
+        app.send(get(
+            "/integration/quarantine?table=patient",
+            Some(&provider),
+        ))
+        .await?,
+    )
+    .await?;
+    ensure!(
+        page.contains("P001") && !page.contains("P002"),
+        "only its own institution's: {page}"
+    );
+    ensure!(page.contains("patient (1)"));
+    Ok(())
+}

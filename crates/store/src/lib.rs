@@ -232,6 +232,8 @@ pub trait MetaStore: Send + Sync + std::fmt::Debug {
         filter: &ReconciliationFilter,
         page: Page,
     ) -> Result<Vec<ReconciliationDay>, StoreError>;
+    async fn count_reconciliations(&self, filter: &ReconciliationFilter)
+    -> Result<i64, StoreError>;
     /// Raises the alert, or updates the unresolved one for the same (kind, channel, subject);
     /// the flag says whether it is new.
     async fn raise_alert(&self, new: &NewAlert) -> Result<(Alert, bool), StoreError>;

@@ -506,6 +506,13 @@ impl MetaStore for SqlStore {
         monitoring::list_reconciliations(&self.db, filter, page).await
     }
 
+    async fn count_reconciliations(
+        &self,
+        filter: &ReconciliationFilter,
+    ) -> Result<i64, StoreError> {
+        monitoring::count_reconciliations(&self.db, filter).await
+    }
+
     async fn raise_alert(&self, new: &NewAlert) -> Result<(Alert, bool), StoreError> {
         monitoring::raise_alert(&self.db, new).await
     }

@@ -720,6 +720,11 @@ pub async fn reconciliations_replace_a_channels_days_and_list_mismatches(
         )
         .await?;
     ensure!(bad.len() == 1 && !bad[0].matches() && bad[0].lake_rows == 4);
+    ensure!(
+        s.count_reconciliations(&hdos_store::ReconciliationFilter::default())
+            .await?
+            == 2
+    );
     Ok(())
 }
 

@@ -149,7 +149,7 @@ struct MonitoringPage {
     alerts: Vec<AlertRow>,
     institutions: Vec<InstitutionRow>,
     gaps: Vec<GapRow>,
-    reconciled: usize,
+    reconciled: i64,
     workers: Vec<WorkerRow>,
 }
 
@@ -245,11 +245,7 @@ pub async fn page(State(app): State<AppState>, ctx: PageCtx, p: Principal) -> Re
             institution: scoped_to.clone(),
             ..ReconciliationFilter::default()
         };
-        let reconciled = app
-            .store
-            .list_reconciliations(&all, Page::new(10_000, 0))
-            .await?
-            .len();
+        let reconciled = app.store.count_reconciliations(&all).await?;
         let gaps = app
             .store
             .list_reconciliations(

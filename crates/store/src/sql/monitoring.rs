@@ -66,18 +66,32 @@ pub(super) async fn save_reconciliation(
     Ok(())
 }
 
+const RECONCILIATION_FILTER: &str = "($1 IS NULL OR channel = $1) AND ($2 IS NULL OR institution = $2) \
+     AND ($3 = 0 OR source_rows <> lake_rows OR source_checksum <> lake_checksum)";
+
+pub(super) async fn count_reconciliations(
+    db: &Db,
+    filter: &ReconciliationFilter,
+) -> Result<i64, StoreError> {
+    let sql = format!("SELECT COUNT(*) FROM reconciliations WHERE {RECONCILIATION_FILTER}");
+    let n: i64 = on_pool!(db, p => sqlx::query_scalar(&sql)
+        .bind(&filter.channel).bind(&filter.institution).bind(i64::from(filter.mismatched_only))
+        .fetch_one(p).await)?;
+    Ok(n)
+}
+
 /// Newest days first.
 pub(super) async fn list_reconciliations(
     db: &Db,
     filter: &ReconciliationFilter,
     page: Page,
 ) -> Result<Vec<ReconciliationDay>, StoreError> {
-    let sql = "SELECT channel, dataset, institution, day, source_rows, lake_rows, unmapped_rows, \
-               source_checksum, lake_checksum, checked_at FROM reconciliations \
-               WHERE ($1 IS NULL OR channel = $1) AND ($2 IS NULL OR institution = $2) \
-               AND ($3 = 0 OR source_rows <> lake_rows OR source_checksum <> lake_checksum) \
-               ORDER BY day DESC, channel, dataset LIMIT $4 OFFSET $5";
-    let rows: Vec<DayRow> = on_pool!(db, p => sqlx::query_as(sql)
+    let sql = format!(
+        "SELECT channel, dataset, institution, day, source_rows, lake_rows, unmapped_rows, \
+         source_checksum, lake_checksum, checked_at FROM reconciliations \
+         WHERE {RECONCILIATION_FILTER} ORDER BY day DESC, channel, dataset LIMIT $4 OFFSET $5"
+    );
+    let rows: Vec<DayRow> = on_pool!(db, p => sqlx::query_as(&sql)
         .bind(&filter.channel).bind(&filter.institution).bind(i64::from(filter.mismatched_only))
         .bind(page.limit).bind(page.offset)
         .fetch_all(p).await)?;
