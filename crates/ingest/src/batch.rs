@@ -129,12 +129,18 @@ async fn run_chunks(
         .ok_or_else(|| IngestError::UnknownDataset(job.mapping.dataset.clone()))?;
     let source = job.source.clone();
     let t = table.clone();
-    let columns: Vec<String> = tokio::task::spawn_blocking(move || {
-        let reader = source.open(&t, None)?;
-        Ok::<_, IngestError>(reader.columns()?.into_iter().map(|c| c.name).collect())
-    })
-    .await
-    .map_err(|e| internal(&table, e))??;
+    let columns = tokio::task::spawn_blocking(move || source.open(&t, None)?.columns())
+        .await
+        .map_err(|e| internal(&table, e))??;
+    crate::drift::check(
+        store,
+        (&job.channel, &job.institution),
+        &table,
+        &columns,
+        &job.mapping.columns_read(None)?.0,
+    )
+    .await?;
+    let columns: Vec<String> = columns.into_iter().map(|c| c.name).collect();
     let mapping = CompiledMapping::new(&job.mapping, dataset, &columns)?;
     let landing = Landing::new(&job.channel, &table, &job.institution, &columns, &mapping)?;
     landing.prepare(lake).await?;

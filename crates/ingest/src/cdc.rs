@@ -160,6 +160,15 @@ impl CdcChannel {
             let dataset = standard
                 .dataset(&m.dataset)
                 .ok_or_else(|| IngestError::UnknownDataset(m.dataset.clone()))?;
+            let read = m.columns_read(None)?.0;
+            crate::drift::check(
+                store.as_ref(),
+                (&config.channel, &config.institution),
+                &m.source_table,
+                &columns,
+                &read,
+            )
+            .await?;
             let names: Vec<String> = columns.into_iter().map(|c| c.name).collect();
             let mapping = CompiledMapping::new(m, dataset, &names)?;
             let landing = Landing::new(

@@ -505,7 +505,7 @@ impl Landing {
         }
         let batch = RecordBatch::try_new(self.raw_schema.clone(), cols)
             .map_err(hdos_lake::LakeError::from)?;
-        lake.append(&self.raw, vec![batch], txn(&self.mapped.app_id, seq))
+        lake.append_widening(&self.raw, vec![batch], txn(&self.mapped.app_id, seq))
             .await?;
         Ok(())
     }

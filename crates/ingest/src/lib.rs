@@ -5,6 +5,7 @@
 pub mod batch;
 pub mod cdc;
 pub mod channel;
+pub mod drift;
 mod error;
 pub mod fhir;
 pub mod hl7;
@@ -14,6 +15,7 @@ pub mod land;
 pub mod mapping;
 pub mod mllp;
 pub mod monitor;
+pub mod preview;
 pub mod reconcile;
 pub mod source;
 pub mod suggest;

@@ -140,7 +140,7 @@ impl TableReader {
 }
 
 /// A source column: its name and the type the source declares.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Column {
     pub name: String,
     pub declared_type: String,

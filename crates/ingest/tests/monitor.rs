@@ -28,7 +28,7 @@ fn his(path: &Path, rows: &[(&str, &str)]) -> Result<()> {
     )?;
     for (id, updated) in rows {
         db.execute(
-            "INSERT INTO mz_jzjl VALUES (?1, 'P1', '内科', '2026-03-01 08:00:00', 'J06.9', '急性上呼吸道感染', ?2)",
+            "INSERT INTO mz_jzjl (jzid, brid, ksmc, jzsj, zdbm, zdmc, gxsj) VALUES (?1, 'P1', '内科', '2026-03-01 08:00:00', 'J06.9', '急性上呼吸道感染', ?2)",
             (Some(id).filter(|i| !i.is_empty()), updated),
         )?;
     }
@@ -233,5 +233,54 @@ async fn a_run_that_reads_nothing_on_a_busy_channel_and_failed_runs_alert() -> R
         .await?;
     monitor.check_all().await?;
     ensure!(store.count_alerts(&AlertFilter::default()).await? == 0);
+    Ok(())
+}
+
+#[tokio::test]
+async fn schema_drift_is_recorded_and_mapped_fields_keep_flowing() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("his.db");
+    his(&path, &[("V1", "2026-03-01 10:00:00")])?;
+    let env = env(dir.path()).await?;
+    let c = sql_channel(env.store.as_ref(), "his_drift", &path).await?;
+    collect(&env, &c).await?;
+
+    // The HIS vendor adds a column: the new row still lands, and the change is recorded.
+    let db = rusqlite::Connection::open(&path)?;
+    db.execute_batch("ALTER TABLE mz_jzjl ADD COLUMN ysxm TEXT;")?;
+    drop(db);
+    his(&path, &[("V2", "2026-03-02 10:00:00")])?;
+    let counts = collect(&env, &c).await?;
+    ensure!(counts.rows_written == 1, "{counts:?}");
+    ensure!(common::count(&env.lake, "std/outpatient_visit", "").await? == 2);
+    let alerts = env
+        .store
+        .list_alerts(&AlertFilter::default(), Page::new(10, 0))
+        .await?;
+    let drift = alerts
+        .iter()
+        .find(|a| a.kind == "schema_drift")
+        .context("the drift is recorded")?;
+    ensure!(
+        drift.subject == "table mz_jzjl" && drift.message.contains("added `ysxm`"),
+        "{drift:?}"
+    );
+
+    // A mapped column dropped: the table's run stops with the mapping's error, and the alert
+    // says the column was mapped.
+    let db = rusqlite::Connection::open(&path)?;
+    db.execute_batch("ALTER TABLE mz_jzjl DROP COLUMN zdmc;")?;
+    drop(db);
+    let failed = collect(&env, &c).await;
+    ensure!(failed.is_err(), "{failed:?}");
+    let drift = env
+        .store
+        .alert(drift.id)
+        .await?
+        .context("the same alert, updated")?;
+    ensure!(
+        drift.message.contains("dropped `zdmc` (mapped)"),
+        "{drift:?}"
+    );
     Ok(())
 }

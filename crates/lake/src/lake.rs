@@ -10,6 +10,7 @@ use deltalake::{
         transaction::CommitProperties,
     },
     logstore::object_store::ObjectStoreExt,
+    operations::write::SchemaMode,
     protocol::SaveMode,
 };
 use futures::TryStreamExt;
@@ -182,16 +183,41 @@ impl Lake {
         batches: Vec<RecordBatch>,
         txn: Option<AppTransaction>,
     ) -> Result<Option<u64>, LakeError> {
+        self.append_as(name, batches, txn, None).await
+    }
+
+    /// Like [`Self::append`], for a table whose columns follow a source's: columns the table
+    /// lacks are added (earlier rows read them as null), and columns the batches lack are
+    /// written as null — a source table that gained or lost a column keeps landing.
+    pub async fn append_widening(
+        &self,
+        name: &TableName,
+        batches: Vec<RecordBatch>,
+        txn: Option<AppTransaction>,
+    ) -> Result<Option<u64>, LakeError> {
+        self.append_as(name, batches, txn, Some(SchemaMode::Merge))
+            .await
+    }
+
+    async fn append_as(
+        &self,
+        name: &TableName,
+        batches: Vec<RecordBatch>,
+        txn: Option<AppTransaction>,
+        schema_mode: Option<SchemaMode>,
+    ) -> Result<Option<u64>, LakeError> {
         if self.already_committed(name, txn.as_ref()).await? {
             return Ok(None);
         }
         let table = self.table(name).await?;
-        let written = table
+        let mut write = table
             .write(batches)
             .with_save_mode(SaveMode::Append)
-            .with_commit_properties(Self::commit_properties(txn.as_ref()))
-            .await
-            .map_err(|e| LakeError::delta(name, e))?;
+            .with_commit_properties(Self::commit_properties(txn.as_ref()));
+        if let Some(mode) = schema_mode {
+            write = write.with_schema_mode(mode);
+        }
+        let written = write.await.map_err(|e| LakeError::delta(name, e))?;
         Ok(written.version())
     }
 

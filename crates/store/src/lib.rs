@@ -150,6 +150,18 @@ pub trait MetaStore: Send + Sync + std::fmt::Debug {
         page: Page,
     ) -> Result<Vec<IngestRun>, StoreError>;
     async fn count_ingest_runs(&self, filter: &RunFilter) -> Result<i64, StoreError>;
+    /// The columns (as JSON) the channel last saw in a source table.
+    async fn source_schema(
+        &self,
+        channel: &str,
+        source_table: &str,
+    ) -> Result<Option<String>, StoreError>;
+    async fn save_source_schema(
+        &self,
+        channel: &str,
+        source_table: &str,
+        columns: &str,
+    ) -> Result<(), StoreError>;
     /// Rows written per institution and day (China Standard Time) by runs started since `since`
     /// (a stream's counts go to the day it started).
     async fn daily_run_volume(

@@ -384,6 +384,23 @@ impl MetaStore for SqlStore {
         ingest::count_runs(&self.db, filter).await
     }
 
+    async fn source_schema(
+        &self,
+        channel: &str,
+        source_table: &str,
+    ) -> Result<Option<String>, StoreError> {
+        ingest::source_schema(&self.db, channel, source_table).await
+    }
+
+    async fn save_source_schema(
+        &self,
+        channel: &str,
+        source_table: &str,
+        columns: &str,
+    ) -> Result<(), StoreError> {
+        ingest::save_source_schema(&self.db, channel, source_table, columns).await
+    }
+
     async fn daily_run_volume(
         &self,
         since: Millis,

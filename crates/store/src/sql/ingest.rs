@@ -184,3 +184,29 @@ pub(super) async fn daily_volume(
         })
         .collect())
 }
+
+pub(super) async fn source_schema(
+    db: &Db,
+    channel: &str,
+    table: &str,
+) -> Result<Option<String>, StoreError> {
+    let sql = "SELECT columns FROM source_schemas WHERE channel = $1 AND source_table = $2";
+    Ok(
+        on_pool!(db, p => sqlx::query_scalar(sql).bind(channel).bind(table)
+        .fetch_optional(p).await)?,
+    )
+}
+
+pub(super) async fn save_source_schema(
+    db: &Db,
+    channel: &str,
+    table: &str,
+    columns: &str,
+) -> Result<(), StoreError> {
+    let sql = "INSERT INTO source_schemas (channel, source_table, columns, seen_at) \
+               VALUES ($1, $2, $3, $4) ON CONFLICT (channel, source_table) \
+               DO UPDATE SET columns = excluded.columns, seen_at = excluded.seen_at";
+    on_pool!(db, p => sqlx::query(sql).bind(channel).bind(table).bind(columns)
+        .bind(now_millis()).execute(p).await.map(|_| ()))?;
+    Ok(())
+}

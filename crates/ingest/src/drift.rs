@@ -1,0 +1,136 @@
+//! Schema drift: a source table's columns against those the channel saw last time. An added,
+//! dropped or retyped column is recorded as an alert (`schema_drift`, one per table, updated
+//! while it lasts) naming each change and whether the mapping reads the column; the run goes on,
+//! so mapped fields keep flowing. A dropped column the mapping reads stops that table's run with
+//! the mapping's error, which the alert explains.
+
+use crate::{IngestError, source::Column};
+use hdos_store::{MetaStore, NewAlert};
+
+/// One change of a source table's columns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Drift {
+    Added(String),
+    Dropped(String),
+    Retyped {
+        column: String,
+        from: String,
+        to: String,
+    },
+}
+
+impl Drift {
+    fn column(&self) -> &str {
+        match self {
+            Self::Added(c) | Self::Dropped(c) => c,
+            Self::Retyped { column, .. } => column,
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Self::Added(c) => format!("added `{c}`"),
+            Self::Dropped(c) => format!("dropped `{c}`"),
+            Self::Retyped { column, from, to } => format!("`{column}` retyped {from} → {to}"),
+        }
+    }
+}
+
+/// What changed from `old` to `new`, in `new`'s column order (dropped ones last).
+pub fn compare(old: &[Column], new: &[Column]) -> Vec<Drift> {
+    let mut out = Vec::new();
+    for c in new {
+        match old.iter().find(|o| o.name == c.name) {
+            None => out.push(Drift::Added(c.name.clone())),
+            Some(o) if !o.declared_type.eq_ignore_ascii_case(&c.declared_type) => {
+                out.push(Drift::Retyped {
+                    column: c.name.clone(),
+                    from: o.declared_type.clone(),
+                    to: c.declared_type.clone(),
+                })
+            }
+            Some(_) => {}
+        }
+    }
+    out.extend(
+        old.iter()
+            .filter(|o| !new.iter().any(|c| c.name == o.name))
+            .map(|o| Drift::Dropped(o.name.clone())),
+    );
+    out
+}
+
+/// Compares `columns` with what the channel saw last in `table`, raises an alert when they
+/// differ, and remembers them. `mapped` are the columns the table's mapping reads.
+pub async fn check(
+    store: &dyn MetaStore,
+    (channel, institution): (&str, &str),
+    table: &str,
+    columns: &[Column],
+    mapped: &[String],
+) -> Result<Vec<Drift>, IngestError> {
+    let json = serde_json::to_string(columns).unwrap_or_default();
+    let drift = match store.source_schema(channel, table).await? {
+        Some(old) => {
+            let old: Vec<Column> = serde_json::from_str(&old).unwrap_or_default();
+            compare(&old, columns)
+        }
+        None => Vec::new(),
+    };
+    if !drift.is_empty() {
+        let changes: Vec<String> = drift
+            .iter()
+            .map(|d| {
+                let mapped = mapped.iter().any(|m| m == d.column());
+                format!("{}{}", d.describe(), if mapped { " (mapped)" } else { "" })
+            })
+            .collect();
+        tracing::warn!(channel, table, changes = %changes.join("; "), "source schema changed");
+        store
+            .raise_alert(&NewAlert {
+                kind: "schema_drift".into(),
+                channel: channel.to_owned(),
+                institution: institution.to_owned(),
+                subject: format!("table {table}"),
+                message: format!("the source table's columns changed: {}", changes.join("; ")),
+            })
+            .await?;
+    }
+    store.save_source_schema(channel, table, &json).await?;
+    Ok(drift)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn col(name: &str, t: &str) -> Column {
+        Column {
+            name: name.into(),
+            declared_type: t.into(),
+        }
+    }
+
+    #[test]
+    fn added_dropped_and_retyped_columns_are_named() {
+        let old = [
+            col("jzid", "TEXT"),
+            col("ksmc", "TEXT"),
+            col("fy", "INTEGER"),
+        ];
+        let new = [col("jzid", "text"), col("fy", "REAL"), col("ysxm", "TEXT")];
+        assert_eq!(
+            compare(&old, &new),
+            vec![
+                Drift::Retyped {
+                    column: "fy".into(),
+                    from: "INTEGER".into(),
+                    to: "REAL".into()
+                },
+                Drift::Added("ysxm".into()),
+                Drift::Dropped("ksmc".into()),
+            ]
+        );
+        assert!(compare(&old, &old).is_empty());
+    }
+}
