@@ -35,6 +35,13 @@ pub struct TableMapping {
     pub fields: Vec<FieldMapping>,
 }
 
+/// A file of confirmed mappings, one `[[tables]]` entry per source table: what `hdos ingest
+/// suggest` prints, `--mapping` reads and the mapping page edits.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MappingFile {
+    pub tables: Vec<TableMapping>,
+}
+
 impl TableMapping {
     /// The source columns the fields and an optional row condition read, each once in the order
     /// first used, with the condition compiled against them: for sources whose "columns" are

@@ -8,3 +8,24 @@ document.addEventListener("submit", (event) => {
     if (!window.confirm(label + "?")) event.preventDefault();
   }
 });
+
+// The mapping page previews as the manager types: the edited mapping is posted as a preview and
+// the page's preview section replaced with the answer's, a moment after the last keystroke.
+(() => {
+  const form = document.getElementById("mapping-form");
+  const text = document.getElementById("mapping");
+  if (!form || !text) return;
+  let timer;
+  text.addEventListener("input", () => {
+    clearTimeout(timer);
+    timer = setTimeout(async () => {
+      const body = new URLSearchParams(new FormData(form));
+      body.set("intent", "preview");
+      const response = await fetch(form.action, { method: "POST", body, credentials: "same-origin" });
+      const page = new DOMParser().parseFromString(await response.text(), "text/html");
+      const fresh = page.getElementById("preview");
+      const current = document.getElementById("preview");
+      if (fresh && current) current.replaceWith(fresh);
+    }, 700);
+  });
+})();

@@ -86,7 +86,8 @@ macro_rules! from_crate_error {
 from_crate_error!(
     hdos_store::StoreError,
     hdos_lake::LakeError,
-    hdos_core::CoreError
+    hdos_core::CoreError,
+    hdos_ingest::IngestError
 );
 
 impl IntoResponse for ApiError {

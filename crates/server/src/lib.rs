@@ -174,6 +174,18 @@ pub fn routes() -> Routes {
             Page,
             ui::collection::page,
         )
+        .get(
+            "/integration/collection/channels/{name}/mapping",
+            MANAGER,
+            Page,
+            ui::mapping::show,
+        )
+        .post(
+            "/integration/collection/channels/{name}/mapping",
+            MANAGER,
+            Page,
+            ui::mapping::submit,
+        )
         .post(
             "/integration/collection/channels/{name}/{action}",
             MANAGER,

@@ -1,7 +1,7 @@
 use crate::{config::ServerConfig, metrics::Metrics};
 use hdos_ingest::fhir::FhirHub;
 use hdos_lake::Lake;
-use hdos_store::{MetaStore, NewAuditEntry, Outcome};
+use hdos_store::{MasterKey, MetaStore, NewAuditEntry, Outcome};
 use std::sync::Arc;
 
 /// Shared handles of the server; cheap to clone.
@@ -13,6 +13,9 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The institutions' FHIR channels; without them the FHIR endpoints answer 503.
     pub fhir: Option<Arc<FhirHub>>,
+    /// Unseals stored connections' passwords (the mapping page reads sources); without it,
+    /// sources behind a password cannot be previewed.
+    pub master_key: Option<MasterKey>,
 }
 
 impl AppState {
@@ -23,7 +26,13 @@ impl AppState {
             config: Arc::new(config),
             metrics: Arc::new(Metrics::new()),
             fhir: None,
+            master_key: None,
         }
+    }
+
+    pub fn with_master_key(mut self, key: MasterKey) -> Self {
+        self.master_key = Some(key);
+        self
     }
 
     /// Serves FHIR collection through `hub`.

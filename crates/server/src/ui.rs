@@ -7,6 +7,7 @@ pub mod audit;
 pub mod collection;
 pub mod home;
 pub mod login;
+pub mod mapping;
 pub mod monitoring;
 pub mod password;
 pub mod quarantine;

@@ -786,18 +786,7 @@ fields = [
         tables: vec![mapping],
         chunk_rows: None,
     };
-    app.state
-        .store
-        .save_channel(hdos_store::NewChannel {
-            name: "his_own".into(),
-            institution: "12330000TEST00001A".into(),
-            kind: "sql".into(),
-            spec: spec.to_json(),
-            schedule: None,
-            enabled: true,
-            next_run_at: None,
-        })
-        .await?;
+    own_sql_channel(&app, &spec).await?;
     app.state.lake.append(&table, vec![batch], None).await?;
 
     let manager = app.session(Role::Manager).await?;
@@ -838,5 +827,151 @@ fields = [
         "only its own institution's: {page}"
     );
     ensure!(page.contains("patient (1)"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_manager_previews_and_saves_a_mapping_on_sample_rows() -> Result<()> {
+    let app = TestApp::new().await?;
+    let dir = tempfile::tempdir()?;
+    let his = dir.path().join("his.db");
+    let db = rusqlite::Connection::open(&his)?;
+    db.execute_batch(
+        "CREATE TABLE mz_jzjl (jzid TEXT, brid TEXT, ksmc TEXT, ksdm TEXT, jzsj TEXT, zdbm TEXT, zdmc TEXT, gxsj TEXT);
+         INSERT INTO mz_jzjl VALUES ('V1', 'P1', '内科', 'K01', '2026-03-01 08:00:00', 'J06.9', '急性上呼吸道感染', '2026-03-01 09:00:00');
+         INSERT INTO mz_jzjl VALUES ('V2', 'P2', '儿科', 'K02', 'yesterday', 'J06.9', '急性上呼吸道感染', '2026-03-01 09:05:00');",
+    )?;
+    drop(db);
+    let mapping = |dept: &str| {
+        format!(
+            r#"[[tables]]
+source_table = "mz_jzjl"
+dataset = "outpatient_visit"
+cursor = "gxsj"
+fields = [
+  {{ target = "visit_id", source = "jzid" }},
+  {{ target = "patient_id", source = "brid" }},
+  {{ target = "dept_name", source = "{dept}" }},
+  {{ target = "visit_time", source = "jzsj", transforms = [{{ op = "timestamp", format = "yyyy-MM-dd HH:mm:ss" }}] }},
+  {{ target = "diagnosis_code", source = "zdbm" }},
+  {{ target = "diagnosis_name", source = "zdmc" }},
+  {{ target = "updated_at", source = "gxsj", transforms = [{{ op = "timestamp", format = "yyyy-MM-dd HH:mm:ss" }}] }},
+]
+"#
+        )
+    };
+    let file: hdos_ingest::mapping::MappingFile = toml::from_str(&mapping("ksmc"))?;
+    let spec = hdos_ingest::channel::ChannelSpec::Sql {
+        source: hdos_ingest::channel::SqlSource::Sqlite(his.clone()),
+        tables: file.tables,
+        chunk_rows: None,
+    };
+    own_sql_channel(&app, &spec).await?;
+    let url = "/integration/collection/channels/his_own/mapping";
+    let manager = app.session(Role::Manager).await?;
+    let page = body_text(app.send(get(url, Some(&manager))).await?).await?;
+    ensure!(
+        page.contains("<td>内科</td>") && page.contains("2026-03-01 08:00:00"),
+        "{page}"
+    );
+    ensure!(
+        page.contains("visit_time") && page.contains("yesterday"),
+        "the refused row and why: {page}"
+    );
+
+    // An edit previews without saving.
+    let preview = app
+        .send(form(
+            url,
+            Some(&manager),
+            Some(&manager.csrf),
+            &[("mapping", &mapping("ksdm")), ("intent", "preview")],
+        ))
+        .await?;
+    ensure!(preview.status() == StatusCode::OK);
+    let page = body_text(preview).await?;
+    ensure!(
+        page.contains("<td>K01</td>") && !page.contains("<td>内科</td>"),
+        "{page}"
+    );
+    let stored = app.state.store.channel("his_own").await?.context("saved")?;
+    ensure!(
+        stored.spec.contains("\"ksmc\""),
+        "a preview changes nothing"
+    );
+
+    // A column the source does not have: shown back with the problem, not saved.
+    let bad = app
+        .send(form(
+            url,
+            Some(&manager),
+            Some(&manager.csrf),
+            &[("mapping", &mapping("keshi")), ("intent", "save")],
+        ))
+        .await?;
+    ensure!(
+        bad.status() == StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        bad.status()
+    );
+    ensure!(body_text(bad).await?.contains("keshi"));
+    let broken = app
+        .send(form(
+            url,
+            Some(&manager),
+            Some(&manager.csrf),
+            &[("mapping", "[[tables]\nnonsense"), ("intent", "preview")],
+        ))
+        .await?;
+    ensure!(broken.status() == StatusCode::UNPROCESSABLE_ENTITY);
+
+    let saved = app
+        .send(form(
+            url,
+            Some(&manager),
+            Some(&manager.csrf),
+            &[("mapping", &mapping("ksdm")), ("intent", "save")],
+        ))
+        .await?;
+    ensure!(
+        saved.status() == StatusCode::SEE_OTHER,
+        "{}",
+        saved.status()
+    );
+    let stored = app.state.store.channel("his_own").await?.context("saved")?;
+    ensure!(stored.spec.contains("\"ksdm\""), "{}", stored.spec);
+    let audit = app
+        .state
+        .store
+        .list_audit(
+            &hdos_store::AuditFilter::default(),
+            hdos_store::Page::new(50, 0),
+        )
+        .await?;
+    let saves: Vec<_> = audit
+        .iter()
+        .filter(|e| e.action == "channel.mapping.save")
+        .collect();
+    ensure!(
+        saves.len() == 2,
+        "the refused save and the saved one are both audited"
+    );
+    Ok(())
+}
+
+/// Saves `spec` as the SQL channel `his_own` of the provider's institution.
+async fn own_sql_channel(app: &TestApp, spec: &hdos_ingest::channel::ChannelSpec) -> Result<()> {
+    app.state
+        .store
+        .save_channel(hdos_store::NewChannel {
+            name: "his_own".into(),
+            institution: "12330000TEST00001A".into(),
+            kind: "sql".into(),
+            spec: spec.to_json(),
+            schedule: None,
+            enabled: true,
+            next_run_at: None,
+        })
+        .await?;
     Ok(())
 }

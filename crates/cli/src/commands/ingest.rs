@@ -10,19 +10,12 @@ use anyhow::{Context, Result, bail};
 use hdos_core::standard::Standard;
 use hdos_ingest::{
     batch::{self, BatchJob},
-    mapping::TableMapping,
+    mapping::{MappingFile, TableMapping},
     source::{BatchSource, file::FileSource},
     suggest::{Suggestion, suggest},
 };
 use hdos_store::{Page, RunFilter};
-use serde::{Deserialize, Serialize};
 use std::{path::Path, process::ExitCode, time::Instant};
-
-/// A file of confirmed mappings, one `[[tables]]` entry per source table.
-#[derive(Debug, Serialize, Deserialize)]
-struct MappingFile {
-    tables: Vec<TableMapping>,
-}
 
 /// Rows sampled from each table to suggest its mapping.
 const SAMPLE_ROWS: usize = 500;

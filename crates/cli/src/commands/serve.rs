@@ -9,8 +9,8 @@ use std::{process::ExitCode, sync::Arc};
 pub async fn state(cfg: &Config) -> Result<AppState> {
     let store = wiring::open_store(cfg).await?;
     let lake = wiring::open_lake(cfg)?;
-    // The master key is created on first start so later features can seal secrets with it.
-    wiring::master_key(cfg)?;
+    // Created on first start; the mapping page unseals stored connections' passwords with it.
+    let master_key = wiring::master_key(cfg)?;
     let hub = FhirHub::new(
         store.clone(),
         (*lake).clone(),
@@ -18,7 +18,9 @@ pub async fn state(cfg: &Config) -> Result<AppState> {
         &ResourceMappings::builtin()?,
         cfg.data_dir.join("journal"),
     )?;
-    Ok(AppState::new(store, lake, cfg.server.clone()).with_fhir(Arc::new(hub)))
+    Ok(AppState::new(store, lake, cfg.server.clone())
+        .with_fhir(Arc::new(hub))
+        .with_master_key(master_key))
 }
 
 /// Serves until Ctrl-C or SIGTERM.
