@@ -82,6 +82,17 @@ impl CdcConfig {
     }
 }
 
+/// Bytes of WAL the channel's slot holds beyond what was confirmed into the lake; `None` when
+/// the slot does not exist.
+pub async fn slot_lag(url: &Secret, channel: &str) -> Result<Option<i64>, IngestError> {
+    let name = crate::source::postgres::display_name(url.expose(), "");
+    let mut db = source::SourceDb::connect(url.expose(), &name).await?;
+    let slot = format!("hdos_{}", slug(channel));
+    let lag = db.lag_bytes(&slot).await;
+    db.close().await;
+    lag
+}
+
 /// What a running channel has done, for progress and monitoring.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CdcProgress {

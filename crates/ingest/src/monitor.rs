@@ -7,7 +7,7 @@ pub mod volume;
 
 use crate::{
     IngestError,
-    channel::{ChannelEnv, ChannelSpec},
+    channel::{ChannelEnv, ChannelSpec, connection_url},
     land::slug,
     mllp::MESSAGES,
     reconcile,
@@ -47,6 +47,9 @@ pub struct MonitorOptions {
     /// A mismatch is checked again after this long before it alerts, so rows in flight (a CDC
     /// batch landing) do not.
     pub recheck_after: Duration,
+    /// A CDC slot holding more WAL than this beyond what reached the lake alerts: the source
+    /// keeps that WAL on disk until hdos confirms it.
+    pub slot_lag_alert_bytes: i64,
 }
 
 impl Default for MonitorOptions {
@@ -55,6 +58,7 @@ impl Default for MonitorOptions {
             interval: Duration::from_secs(60),
             reconcile_every: Duration::from_secs(3600),
             recheck_after: Duration::from_secs(5),
+            slot_lag_alert_bytes: 256 * 1024 * 1024,
         }
     }
 }
@@ -150,6 +154,9 @@ impl Monitor {
                 self.check_runs(c).await?;
                 self.check_volume(c, now).await?;
                 let spec = ChannelSpec::of(c)?;
+                if let ChannelSpec::Cdc { connection, .. } = &spec {
+                    self.check_slot(c, connection).await?;
+                }
                 // A batch run in progress would show as a gap; a stream is always in progress.
                 let busy = !spec.is_streaming() && running.contains(&c.name);
                 let due = self
@@ -347,6 +354,26 @@ impl Monitor {
             |v: Vec<(&str, String, String)>| v.into_iter().map(|(_, s, m)| (s, m)).collect();
         self.settle(c, "volume_drop", strip(drops)).await?;
         self.settle(c, "volume_spike", strip(spikes)).await
+    }
+
+    /// The CDC slot's WAL beyond what reached the lake, against the limit.
+    async fn check_slot(&self, c: &Channel, connection: &str) -> Result<(), IngestError> {
+        let (url, _) =
+            connection_url(self.env.store.as_ref(), &self.env.master_key, connection).await?;
+        let lag = crate::cdc::slot_lag(&url, &c.name).await?;
+        let mib = |b: i64| b as f64 / 1_048_576.0;
+        let found = match lag {
+            Some(bytes) if bytes > self.options.slot_lag_alert_bytes => vec![(
+                format!("slot hdos_{}", slug(&c.name)),
+                format!(
+                    "the slot holds {:.1} MiB of WAL not yet in the lake (limit {:.1} MiB)",
+                    mib(bytes),
+                    mib(self.options.slot_lag_alert_bytes)
+                ),
+            )],
+            _ => Vec::new(),
+        };
+        self.settle(c, "slot_lag", found).await
     }
 
     /// Reconciles the channel, a second time after a short wait when the first finds a gap (rows

@@ -189,3 +189,100 @@ async fn a_table_missing_at_the_source_is_refused_before_anything_is_created() -
     exec(&pool, &format!("DROP SCHEMA {schema} CASCADE")).await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_slot_holding_wal_beyond_the_limit_alerts() -> Result<()> {
+    let Some((url, schema, pool)) = common::his("lag").await? else {
+        return Ok(());
+    };
+    let channel = "cdc_t_lag";
+    let config = config(&url, &schema, channel)?;
+    clean(&pool, &config.slot()).await?;
+    common::insert(&pool, &schema, 0..10, "2026-03-01 12:00:00").await?;
+    let dir = tempfile::tempdir()?;
+    let store: Arc<dyn MetaStore> = Arc::new(common::store(dir.path(), "meta.db").await?);
+    let lake = Lake::open(dir.path().join("lake").to_str().context("path")?)?;
+    let key = hdos_store::MasterKey::generate();
+    let parsed = url::Url::parse(&url)?;
+    store
+        .save_connection(hdos_store::NewSourceConnection {
+            name: "his_lag".into(),
+            kind: "postgres".into(),
+            institution: INSTITUTION.into(),
+            host: parsed.host_str().unwrap_or_default().into(),
+            port: i64::from(parsed.port().unwrap_or(5432)),
+            database: parsed.path().trim_start_matches('/').into(),
+            username: parsed.username().into(),
+            sealed_password: parsed.password().map(|p| key.seal(p)),
+            schema: schema.clone(),
+        })
+        .await?;
+    let spec = hdos_ingest::channel::ChannelSpec::Cdc {
+        connection: "his_lag".into(),
+        tables: vec![common::visit_mapping()?],
+    };
+    store
+        .save_channel(hdos_store::NewChannel {
+            name: channel.into(),
+            institution: INSTITUTION.into(),
+            kind: spec.kind().into(),
+            spec: spec.to_json(),
+            schedule: None,
+            enabled: true,
+            next_run_at: None,
+        })
+        .await?;
+    // The channel creates its slot, reads the table, and stops; changes then pile up.
+    let cdc = CdcChannel::start(
+        store.clone(),
+        lake.clone(),
+        Standard::builtin()?,
+        config.clone(),
+    )
+    .await?;
+    let mut progress = cdc.progress();
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        progress.wait_for(|p| p.snapshot_done),
+    )
+    .await??;
+    cdc.stop().await?;
+    common::insert(&pool, &schema, 10..2_010, "2026-03-02 12:00:00").await?;
+
+    let env = hdos_ingest::channel::ChannelEnv {
+        store: store.clone(),
+        lake,
+        standard: Standard::builtin()?,
+        master_key: key,
+        journal_root: dir.path().join("journal"),
+    };
+    let options = hdos_ingest::monitor::MonitorOptions {
+        slot_lag_alert_bytes: 64 * 1024,
+        recheck_after: Duration::from_millis(10),
+        ..Default::default()
+    };
+    let mut monitor = hdos_ingest::monitor::Monitor::new(env, options, None);
+    monitor.check_all().await?;
+    let alerts = store
+        .list_alerts(
+            &hdos_store::AlertFilter::default(),
+            hdos_store::Page::new(10, 0),
+        )
+        .await?;
+    let lag = alerts
+        .iter()
+        .find(|a| a.kind == "slot_lag")
+        .context("the slot's lag alerts")?;
+    ensure!(lag.subject == format!("slot {}", config.slot()), "{lag:?}");
+    ensure!(
+        lag.message.contains("MiB of WAL not yet in the lake"),
+        "{lag:?}"
+    );
+    ensure!(
+        alerts.iter().any(|a| a.kind == "reconciliation"),
+        "the 2,000 rows not streamed are a gap too: {alerts:?}"
+    );
+    clean(&pool, &config.slot()).await?;
+    exec(&pool, &format!("DROP SCHEMA {schema} CASCADE")).await?;
+    Ok(())
+}

@@ -97,8 +97,19 @@ async fn log_in(c: &Client, base: &str, role: Role) -> Result<()> {
     Ok(())
 }
 
-#[tokio::test]
-async fn each_role_logs_in_sees_its_navigation_and_switches_language() -> Result<()> {
+/// A server on a real socket and a headless Chromium driving it; `None` when the browser is not
+/// installed and not required.
+struct Launched {
+    app: TestApp,
+    c: Client,
+    base: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    _driver: Driver,
+    _profile: tempfile::TempDir,
+}
+
+async fn launch() -> Result<Option<Launched>> {
     let required = std::env::var("HDOS_REQUIRE_BROWSER").is_ok_and(|v| v == "1");
     let (Some(chromedriver), Some(chromium)) = (
         executable("HDOS_TEST_CHROMEDRIVER", "/usr/bin/chromedriver"),
@@ -108,7 +119,7 @@ async fn each_role_logs_in_sees_its_navigation_and_switches_language() -> Result
             bail!("HDOS_REQUIRE_BROWSER=1 but chromium or chromedriver is not installed");
         }
         eprintln!("skipped: chromium/chromedriver not installed");
-        return Ok(());
+        return Ok(None);
     };
     let app = TestApp::new().await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -117,18 +128,45 @@ async fn each_role_logs_in_sees_its_navigation_and_switches_language() -> Result
     let server = tokio::spawn(hdos_server::serve(app.state.clone(), listener, async {
         let _ = stopped.await;
     }));
-    let (_driver, port) = start_driver(&chromedriver).await?;
+    let (driver, port) = start_driver(&chromedriver).await?;
     let profile = tempfile::tempdir()?;
     let c = browser(port, &chromium, profile.path()).await?;
+    Ok(Some(Launched {
+        app,
+        c,
+        base,
+        stop,
+        server,
+        _driver: driver,
+        _profile: profile,
+    }))
+}
+
+impl Launched {
+    /// Closes the browser and stops the server, then gives the test's own result.
+    async fn finish(self, result: Result<()>) -> Result<()> {
+        self.c.close().await?;
+        let _ = self.stop.send(());
+        self.server.await??;
+        result
+    }
+}
+
+#[tokio::test]
+async fn each_role_logs_in_sees_its_navigation_and_switches_language() -> Result<()> {
+    let Some(l) = launch().await? else {
+        return Ok(());
+    };
+    let (c, base) = (&l.c, &l.base);
     let result = async {
         for role in Role::ALL {
-            log_in(&c, &base, role).await?;
+            log_in(c, base, role).await?;
             let expected: Vec<String> = nav::for_roles(T::new(Lang::Zh), &[role], "/")
                 .into_iter()
                 .flat_map(|g| g.items)
                 .map(|i| i.href.to_owned())
                 .collect();
-            let seen = nav_links(&c).await?;
+            let seen = nav_links(c).await?;
             ensure!(
                 seen == expected,
                 "{role}: saw {seen:?}, expected {expected:?}"
@@ -157,8 +195,118 @@ async fn each_role_logs_in_sees_its_navigation_and_switches_language() -> Result
         Ok(())
     }
     .await;
-    c.close().await?;
-    let _ = stop.send(());
-    server.await??;
-    result
+    l.finish(result).await
+}
+
+#[tokio::test]
+async fn a_manager_runs_a_channel_and_edits_its_mapping_with_a_live_preview() -> Result<()> {
+    let Some(l) = launch().await? else {
+        return Ok(());
+    };
+    let dir = tempfile::tempdir()?;
+    let his = dir.path().join("his.db");
+    let db = rusqlite::Connection::open(&his)?;
+    db.execute_batch(
+        "CREATE TABLE mz_jzjl (jzid TEXT, brid TEXT, ksmc TEXT, ksdm TEXT, jzsj TEXT, zdbm TEXT, zdmc TEXT, gxsj TEXT);
+         INSERT INTO mz_jzjl VALUES ('V1', 'P1', '内科', 'K01', '2026-03-01 08:00:00', 'J06.9', '急性上呼吸道感染', '2026-03-01 09:00:00');",
+    )?;
+    drop(db);
+    let mapping: hdos_ingest::mapping::MappingFile = toml::from_str(
+        r#"[[tables]]
+source_table = "mz_jzjl"
+dataset = "outpatient_visit"
+cursor = "gxsj"
+fields = [
+  { target = "visit_id", source = "jzid" },
+  { target = "patient_id", source = "brid" },
+  { target = "dept_name", source = "ksmc" },
+  { target = "visit_time", source = "jzsj", transforms = [{ op = "timestamp", format = "yyyy-MM-dd HH:mm:ss" }] },
+  { target = "diagnosis_code", source = "zdbm" },
+  { target = "diagnosis_name", source = "zdmc" },
+  { target = "updated_at", source = "gxsj", transforms = [{ op = "timestamp", format = "yyyy-MM-dd HH:mm:ss" }] },
+]
+"#,
+    )?;
+    let spec = hdos_ingest::channel::ChannelSpec::Sql {
+        source: hdos_ingest::channel::SqlSource::Sqlite(his),
+        tables: mapping.tables,
+        chunk_rows: None,
+    };
+    crate::common::own_sql_channel(&l.app, &spec).await?;
+    let store = l.app.state.store.clone();
+    let (c, base) = (&l.c, &l.base);
+    let result = async {
+        log_in(c, base, Role::Manager).await?;
+        c.goto(&format!("{base}/integration/collection")).await?;
+        c.find(Locator::Css("form[action$='/his_own/run'] button"))
+            .await?
+            .click()
+            .await?;
+        // The form posts and the page comes back; the request is in the store by then.
+        let mut requested = false;
+        for _ in 0..50 {
+            requested = store
+                .channel("his_own")
+                .await?
+                .context("saved")?
+                .run_requested_at
+                .is_some();
+            if requested {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        ensure!(requested, "the click asks for a run");
+        c.wait().for_element(Locator::Id("channels")).await?;
+
+        c.find(Locator::LinkText("映射")).await?.click().await?;
+        c.wait().for_element(Locator::Id("mapping")).await?;
+        let preview = c.find(Locator::Id("preview")).await?.text().await?;
+        ensure!(preview.contains("内科"), "{preview}");
+        // Typing previews without saving: the department now comes from its code.
+        let text = c.find(Locator::Id("mapping")).await?;
+        let edited = text
+            .prop("value")
+            .await?
+            .unwrap_or_default()
+            .replace("source = \"ksmc\"", "source = \"ksdm\"");
+        text.clear().await?;
+        text.send_keys(&edited).await?;
+        let mut shown = String::new();
+        for _ in 0..50 {
+            shown = c.find(Locator::Id("preview")).await?.text().await?;
+            if shown.contains("K01") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        ensure!(
+            shown.contains("K01") && !shown.contains("内科"),
+            "live preview: {shown}"
+        );
+        ensure!(
+            store
+                .channel("his_own")
+                .await?
+                .context("saved")?
+                .spec
+                .contains("ksmc")
+        );
+        c.find(Locator::Css("button[value='save']"))
+            .await?
+            .click()
+            .await?;
+        c.wait().for_element(Locator::Id("saved")).await?;
+        ensure!(
+            store
+                .channel("his_own")
+                .await?
+                .context("saved")?
+                .spec
+                .contains("ksdm")
+        );
+        Ok(())
+    }
+    .await;
+    l.finish(result).await
 }

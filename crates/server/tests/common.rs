@@ -228,3 +228,23 @@ pub async fn audited(app: &TestApp, action: &str) -> Result<Vec<hdos_store::Audi
         .list_audit(&f, hdos_store::Page::new(500, 0))
         .await?)
 }
+
+/// Saves `spec` as the SQL channel `his_own` of the provider's institution.
+pub async fn own_sql_channel(
+    app: &TestApp,
+    spec: &hdos_ingest::channel::ChannelSpec,
+) -> Result<()> {
+    app.state
+        .store
+        .save_channel(hdos_store::NewChannel {
+            name: "his_own".into(),
+            institution: "12330000TEST00001A".into(),
+            kind: "sql".into(),
+            spec: spec.to_json(),
+            schedule: None,
+            enabled: true,
+            next_run_at: None,
+        })
+        .await?;
+    Ok(())
+}

@@ -786,7 +786,7 @@ fields = [
         tables: vec![mapping],
         chunk_rows: None,
     };
-    own_sql_channel(&app, &spec).await?;
+    crate::common::own_sql_channel(&app, &spec).await?;
     app.state.lake.append(&table, vec![batch], None).await?;
 
     let manager = app.session(Role::Manager).await?;
@@ -866,7 +866,7 @@ fields = [
         tables: file.tables,
         chunk_rows: None,
     };
-    own_sql_channel(&app, &spec).await?;
+    crate::common::own_sql_channel(&app, &spec).await?;
     let url = "/integration/collection/channels/his_own/mapping";
     let manager = app.session(Role::Manager).await?;
     let page = body_text(app.send(get(url, Some(&manager))).await?).await?;
@@ -956,22 +956,5 @@ fields = [
         saves.len() == 2,
         "the refused save and the saved one are both audited"
     );
-    Ok(())
-}
-
-/// Saves `spec` as the SQL channel `his_own` of the provider's institution.
-async fn own_sql_channel(app: &TestApp, spec: &hdos_ingest::channel::ChannelSpec) -> Result<()> {
-    app.state
-        .store
-        .save_channel(hdos_store::NewChannel {
-            name: "his_own".into(),
-            institution: "12330000TEST00001A".into(),
-            kind: "sql".into(),
-            spec: spec.to_json(),
-            schedule: None,
-            enabled: true,
-            next_run_at: None,
-        })
-        .await?;
     Ok(())
 }

@@ -44,6 +44,8 @@ fn kind_key(kind: &str) -> &'static str {
         "volume_spike" => "monitoring.kind.volume_spike",
         "zero_rows" => "monitoring.kind.zero_rows",
         "run_failed" => "monitoring.kind.run_failed",
+        "slot_lag" => "monitoring.kind.slot_lag",
+        "schema_drift" => "monitoring.kind.schema_drift",
         _ => "monitoring.kind.other",
     }
 }
