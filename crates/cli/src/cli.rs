@@ -280,6 +280,8 @@ pub enum ChannelKind {
     Sql,
     /// Log-based collection from PostgreSQL through a stored connection.
     Cdc,
+    /// Data files dropped (or uploaded) into a folder: CSV, JSON lines, Parquet.
+    Folder,
     /// HL7 v2 messages over MLLP.
     Mllp,
 }
@@ -338,6 +340,9 @@ pub struct ChannelAddArgs {
     pub connection: Option<String>,
     #[command(flatten)]
     pub tables: TableSelection,
+    /// The folder to watch (folder); files are moved to `done/` once collected.
+    #[arg(long)]
+    pub folder: Option<PathBuf>,
     /// The address to listen on (mllp), e.g. 0.0.0.0:2575.
     #[arg(long)]
     pub listen: Option<std::net::SocketAddr>,

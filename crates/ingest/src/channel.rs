@@ -39,6 +39,14 @@ pub enum ChannelSpec {
         connection: String,
         tables: Vec<TableMapping>,
     },
+    /// Data files dropped into a folder (or uploaded into it), each collected as the table its
+    /// name gives and then moved to `done/`.
+    Folder {
+        path: PathBuf,
+        /// Mappings by table (file name without extension); other files get the suggested one.
+        #[serde(default)]
+        tables: Vec<TableMapping>,
+    },
     /// HL7 v2 over MLLP on a listen address.
     Mllp {
         listen: SocketAddr,
@@ -66,13 +74,24 @@ impl ChannelSpec {
         match self {
             Self::Sql { .. } => "sql",
             Self::Cdc { .. } => "cdc",
+            Self::Folder { .. } => "folder",
             Self::Mllp { .. } => "mllp",
         }
     }
 
     /// Streaming channels run all the time; batch channels on a schedule or on request.
     pub fn is_streaming(&self) -> bool {
-        !matches!(self, Self::Sql { .. })
+        matches!(self, Self::Cdc { .. } | Self::Mllp { .. })
+    }
+
+    /// The table mappings the channel keeps (none for message channels).
+    pub fn tables(&self) -> &[TableMapping] {
+        match self {
+            Self::Sql { tables, .. } | Self::Cdc { tables, .. } | Self::Folder { tables, .. } => {
+                tables
+            }
+            Self::Mllp { .. } => &[],
+        }
     }
 
     pub fn to_json(&self) -> String {
@@ -93,6 +112,15 @@ impl ChannelSpec {
     pub fn validate(&self, standard: &Standard) -> Result<(), String> {
         let tables = match self {
             Self::Sql { tables, .. } | Self::Cdc { tables, .. } => tables,
+            Self::Folder { path, tables } => {
+                if !path.is_dir() {
+                    return Err(format!("{} is not a folder", path.display()));
+                }
+                if tables.is_empty() {
+                    return Ok(());
+                }
+                tables
+            }
             Self::Mllp { mappings, .. } => {
                 if let Some(text) = mappings {
                     MessageMappings::from_toml(text).map_err(|e| e.to_string())?;
@@ -225,6 +253,9 @@ pub async fn run(
             let _ = stop.wait_for(|s| *s).await;
             running.stop().await
         }
+        ChannelSpec::Folder { path, tables } => {
+            crate::folder::run(&env, &channel, &path, &tables, &stop).await
+        }
         ChannelSpec::Mllp {
             listen,
             mappings,
@@ -251,7 +282,7 @@ pub async fn run(
     }
 }
 
-fn add(total: &mut RunCounts, c: RunCounts) {
+pub(crate) fn add(total: &mut RunCounts, c: RunCounts) {
     total.rows_read += c.rows_read;
     total.rows_written += c.rows_written;
     total.rows_quarantined += c.rows_quarantined;

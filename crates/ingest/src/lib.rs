@@ -8,6 +8,7 @@ pub mod channel;
 pub mod drift;
 mod error;
 pub mod fhir;
+pub mod folder;
 pub mod hl7;
 pub mod inbox;
 pub mod journal;

@@ -163,7 +163,8 @@ impl Monitor {
                     .reconciled
                     .get(&c.name)
                     .is_none_or(|at| at.elapsed() >= self.options.reconcile_every);
-                if c.enabled && due && !busy && !matches!(spec, ChannelSpec::Mllp { .. }) {
+                let countable = matches!(spec, ChannelSpec::Sql { .. } | ChannelSpec::Cdc { .. });
+                if c.enabled && due && !busy && countable {
                     self.reconcile_channel(c).await?;
                     self.reconciled.insert(c.name.clone(), Instant::now());
                 }
@@ -271,7 +272,9 @@ impl Monitor {
     /// The channel's raw tables, where everything it received lands with its time of receipt.
     fn raw_tables(c: &Channel) -> Result<Vec<TableName>, IngestError> {
         let tables: Vec<String> = match ChannelSpec::of(c)? {
-            ChannelSpec::Sql { tables, .. } | ChannelSpec::Cdc { tables, .. } => {
+            ChannelSpec::Sql { tables, .. }
+            | ChannelSpec::Cdc { tables, .. }
+            | ChannelSpec::Folder { tables, .. } => {
                 tables.iter().map(|t| slug(&t.source_table)).collect()
             }
             ChannelSpec::Mllp { .. } => vec![MESSAGES.to_owned()],

@@ -212,7 +212,8 @@ pub async fn reconcile(
                 connection_url(env.store.as_ref(), &env.master_key, &connection).await?;
             (BatchSource::Postgres { url, schema }, tables)
         }
-        ChannelSpec::Mllp { .. } => return Ok(Vec::new()),
+        // Files come and go: there is no standing source to count.
+        ChannelSpec::Folder { .. } | ChannelSpec::Mllp { .. } => return Ok(Vec::new()),
     };
     let mut by_dataset: BTreeMap<String, Vec<TableMapping>> = BTreeMap::new();
     for t in tables {

@@ -225,3 +225,97 @@ async fn json_lines_and_parquet_land_like_tables() -> Result<()> {
     ensure!(count(&lake, "std/patient").await? == rows.len() as i64);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_watched_folder_collects_each_file_once_and_files_it_away() -> Result<()> {
+    use hdos_ingest::channel::{self, ChannelEnv, ChannelSpec};
+    let dir = tempfile::tempdir()?;
+    let Table {
+        code,
+        columns,
+        rows,
+    } = patients(&dir.path().join("region"))?;
+    let inbox = dir.path().join("inbox");
+    std::fs::create_dir_all(&inbox)?;
+    let header = csv_line(&columns.iter().cloned().map(Some).collect::<Vec<_>>());
+    let file = |rows: &[Vec<Option<String>>]| {
+        let mut text = header.clone();
+        for r in rows {
+            text.push_str(&csv_line(r));
+        }
+        encoding_rs::GBK.encode(&text).0.into_owned()
+    };
+    let third = rows.len() / 3;
+    std::fs::write(inbox.join("patients.csv"), file(&rows[..third]))?;
+    std::fs::write(inbox.join("notes.csv"), "a,b\n1,2\n")?;
+    // Still being written: not touched.
+    std::fs::write(inbox.join("patients.csv.part"), file(&rows[third..]))?;
+
+    let env = ChannelEnv {
+        store: std::sync::Arc::new(common::store(dir.path(), "meta.db").await?),
+        lake: Lake::open(dir.path().join("lake").to_str().context("path")?)?,
+        standard: Standard::builtin()?,
+        master_key: hdos_store::MasterKey::generate(),
+        journal_root: dir.path().join("journal"),
+    };
+    let spec = ChannelSpec::Folder {
+        path: inbox.clone(),
+        tables: Vec::new(),
+    };
+    ensure!(spec.validate(env.standard).is_ok());
+    let c = env
+        .store
+        .save_channel(hdos_store::NewChannel {
+            name: "folder_h1".into(),
+            institution: code.clone(),
+            kind: spec.kind().into(),
+            spec: spec.to_json(),
+            schedule: None,
+            enabled: true,
+            next_run_at: None,
+        })
+        .await?;
+    let run = || {
+        let (env, c, spec) = (env.clone(), c.clone(), spec.clone());
+        async move {
+            let (_stop, stopped) = tokio::sync::watch::channel(false);
+            channel::run(env, c, spec, stopped).await
+        }
+    };
+    let first = run().await;
+    ensure!(
+        matches!(&first, Err(e) if e.to_string().contains("no standard dataset fits `notes`")),
+        "{first:?}"
+    );
+    ensure!(count(&env.lake, "std/patient").await? == third as i64);
+    let listed = |sub: &str| -> Result<Vec<String>> {
+        let mut names: Vec<String> = std::fs::read_dir(inbox.join(sub))?
+            .map(|e| Ok(e?.file_name().to_string_lossy().into_owned()))
+            .collect::<Result<_>>()?;
+        names.sort();
+        Ok(names)
+    };
+    ensure!(listed("done")?.iter().any(|n| n.ends_with("-patients.csv")));
+    let rejected = listed("rejected")?;
+    ensure!(
+        rejected.len() == 2 && rejected.iter().any(|n| n.ends_with(".reason.txt")),
+        "{rejected:?}"
+    );
+    ensure!(inbox.join("patients.csv.part").exists());
+
+    // The writer finishes: a new file of the same name is read from its beginning.
+    std::fs::rename(inbox.join("patients.csv.part"), inbox.join("patients.csv"))?;
+    let second = run().await?;
+    ensure!(
+        second.rows_read == (rows.len() - third) as i64,
+        "{second:?}"
+    );
+    ensure!(count(&env.lake, "std/patient").await? == rows.len() as i64);
+    ensure!(
+        count(&env.lake, "raw/folder_h1/patients").await? == rows.len() as i64,
+        "every record once in the raw zone"
+    );
+    // Nothing waiting: nothing read.
+    ensure!(run().await?.rows_read == 0);
+    Ok(())
+}

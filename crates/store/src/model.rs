@@ -282,7 +282,7 @@ pub struct Channel {
     pub id: i64,
     pub name: String,
     pub institution: String,
-    /// `sql`, `cdc`, `mllp` or `folder` (the kinds hdos-ingest runs).
+    /// `sql`, `cdc`, `folder` or `mllp` (the kinds hdos-ingest runs).
     pub kind: String,
     pub spec: String,
     /// A five-field cron expression; `None` runs a batch channel only on request.

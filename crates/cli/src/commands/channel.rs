@@ -51,6 +51,16 @@ async fn spec(args: &ChannelAddArgs, cfg: &Config, store: &dyn MetaStore) -> Res
                 tables: args.tables.mappings(&postgres(name).await?).await?,
             }
         }
+        ChannelKind::Folder => ChannelSpec::Folder {
+            path: args
+                .folder
+                .clone()
+                .context("a folder channel watches a folder: give --folder PATH")?,
+            tables: match &args.tables.mapping {
+                Some(path) => super::ingest::read_mappings(path, &args.tables.table)?,
+                None => Vec::new(),
+            },
+        },
         ChannelKind::Mllp => ChannelSpec::Mllp {
             listen: args
                 .listen
@@ -205,6 +215,11 @@ fn describe(c: &hdos_store::Channel, spec: &ChannelSpec) -> String {
                 tables.len()
             )
         }
+        ChannelSpec::Folder { path, tables } => format!(
+            "collects the data files dropped into {} ({} mapped table(s), the others suggested)",
+            path.display(),
+            tables.len()
+        ),
         ChannelSpec::Mllp { listen, .. } => format!("receives HL7 v2 on {listen}"),
     };
     let when = match (&c.schedule, spec.is_streaming()) {

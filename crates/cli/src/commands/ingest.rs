@@ -272,7 +272,7 @@ pub async fn ingest(cfg: &Config, cmd: IngestCommand) -> Result<ExitCode> {
 }
 
 /// The mappings of a confirmed mapping file, of `only` these tables when given.
-fn read_mappings(path: &Path, only: &[String]) -> Result<Vec<TableMapping>> {
+pub fn read_mappings(path: &Path, only: &[String]) -> Result<Vec<TableMapping>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let file: MappingFile = toml::from_str(&text)

@@ -93,7 +93,7 @@ async fn previewed(
     let source = match spec {
         ChannelSpec::Sql { source, .. } => source_of(&env, Some(source), None).await,
         ChannelSpec::Cdc { connection, .. } => source_of(&env, None, Some(connection)).await,
-        ChannelSpec::Mllp { .. } => return Ok(Vec::new()),
+        ChannelSpec::Folder { .. } | ChannelSpec::Mllp { .. } => return Ok(Vec::new()),
     };
     let found = match source {
         Ok(source) => preview(&env, source, &c.institution, tables, SAMPLE_ROWS).await,
@@ -149,13 +149,6 @@ async fn previewed(
         .collect())
 }
 
-fn tables_of(spec: &ChannelSpec) -> Vec<TableMapping> {
-    match spec {
-        ChannelSpec::Sql { tables, .. } | ChannelSpec::Cdc { tables, .. } => tables.clone(),
-        ChannelSpec::Mllp { .. } => Vec::new(),
-    }
-}
-
 fn with_tables(spec: ChannelSpec, tables: Vec<TableMapping>) -> ChannelSpec {
     match spec {
         ChannelSpec::Sql {
@@ -180,7 +173,7 @@ pub async fn show(
     let result: Result<_, ApiError> = async {
         let c = channel(&app, &name).await?;
         let spec = ChannelSpec::of(&c)?;
-        let tables = tables_of(&spec);
+        let tables = spec.tables().to_vec();
         let text = toml::to_string(&MappingFile {
             tables: tables.clone(),
         })
@@ -194,7 +187,7 @@ pub async fn show(
             StatusCode::OK,
             &MappingPage {
                 ctx,
-                editable: !matches!(spec, ChannelSpec::Mllp { .. }),
+                editable: matches!(spec, ChannelSpec::Sql { .. } | ChannelSpec::Cdc { .. }),
                 channel,
                 text,
                 problem: String::new(),
@@ -287,7 +280,7 @@ pub async fn submit(
             },
             &MappingPage {
                 ctx,
-                editable: !matches!(spec, ChannelSpec::Mllp { .. }),
+                editable: matches!(spec, ChannelSpec::Sql { .. } | ChannelSpec::Cdc { .. }),
                 channel,
                 text: form.mapping,
                 problem,

@@ -75,10 +75,10 @@ type ColumnMasks = HashMap<(String, String), HashMap<String, MaskKind>>;
 async fn column_masks(app: &AppState, standard: &Standard) -> Result<ColumnMasks, ApiError> {
     let mut out = ColumnMasks::new();
     for c in app.store.list_channels(None, Page::new(10_000, 0)).await? {
-        let tables = match ChannelSpec::of(&c) {
-            Ok(ChannelSpec::Sql { tables, .. } | ChannelSpec::Cdc { tables, .. }) => tables,
-            _ => continue,
+        let Ok(spec) = ChannelSpec::of(&c) else {
+            continue;
         };
+        let tables = spec.tables().to_vec();
         for t in tables {
             let Some(dataset) = standard.dataset(&t.dataset) else {
                 continue;
