@@ -73,7 +73,9 @@ pub async fn run_until(
     let table = job.mapping.source_table.clone();
     let checkpoint = store.ingest_checkpoint(&job.channel, &table).await?;
     // A channel's first run reads everything, like a full one, but is named for what it is.
-    let mode = match (job.full, checkpoint.is_none()) {
+    // A stored checkpoint without a position reads from the start too (a new file of a folder).
+    let from_start = checkpoint.as_ref().is_none_or(|c| c.position.is_none());
+    let mode = match (job.full, from_start) {
         (true, _) => "full",
         (false, true) => "initial",
         (false, false) => "incremental",

@@ -9,3 +9,4 @@ mod files;
 mod mllp;
 mod monitor;
 mod postgres;
+mod worker;
