@@ -3,6 +3,7 @@
 //! against the channel's own baseline, and reconciliation of SQL and CDC channels against their
 //! sources. In a cluster one worker at a time monitors, under the lease `hdos:monitor`.
 
+pub mod probe;
 pub mod volume;
 
 use crate::{
@@ -141,6 +142,10 @@ impl Monitor {
             .store
             .list_channels(None, Page::new(10_000, 0))
             .await?;
+        self.env
+            .store
+            .save_link_status(&probe::lake(&self.env).await)
+            .await?;
         let running: Vec<String> = self
             .env
             .store
@@ -151,6 +156,9 @@ impl Monitor {
             .collect();
         for c in &channels {
             let checked = async {
+                if c.enabled {
+                    self.check_source(c).await?;
+                }
                 self.check_runs(c).await?;
                 self.check_volume(c, now).await?;
                 let spec = ChannelSpec::of(c)?;
@@ -357,6 +365,19 @@ impl Monitor {
             |v: Vec<(&str, String, String)>| v.into_iter().map(|(_, s, m)| (s, m)).collect();
         self.settle(c, "volume_drop", strip(drops)).await?;
         self.settle(c, "volume_spike", strip(spikes)).await
+    }
+
+    /// The channel's source reached and timed; unreachable, it alerts.
+    async fn check_source(&self, c: &Channel) -> Result<(), IngestError> {
+        let Some(status) = probe::source(&self.env, c).await? else {
+            return Ok(());
+        };
+        self.env.store.save_link_status(&status).await?;
+        let found = match status.ok {
+            true => Vec::new(),
+            false => vec![("source".to_owned(), status.detail.clone())],
+        };
+        self.settle(c, "source_unreachable", found).await
     }
 
     /// The CDC slot's WAL beyond what reached the lake, against the limit.

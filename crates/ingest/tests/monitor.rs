@@ -284,3 +284,49 @@ async fn schema_drift_is_recorded_and_mapped_fields_keep_flowing() -> Result<()>
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn each_link_node_is_probed_and_an_unreachable_source_alerts() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("his.db");
+    his(&path, &[("V1", "2026-03-01 10:00:00")])?;
+    let env = env(dir.path()).await?;
+    let c = sql_channel(env.store.as_ref(), "his_probe", &path).await?;
+    collect(&env, &c).await?;
+    let mut monitor = Monitor::new(env.clone(), options(), None);
+    monitor.check_all().await?;
+    let nodes = env.store.link_statuses().await?;
+    let node = |channel: &str, node: &str| {
+        nodes
+            .iter()
+            .find(|n| n.channel == channel && n.node == node)
+            .cloned()
+    };
+    let lake = node("", "lake").context("the lake is probed")?;
+    ensure!(lake.ok, "{lake:?}");
+    let source = node("his_probe", "source").context("the source is probed")?;
+    ensure!(source.ok && source.detail == "1 tables", "{source:?}");
+
+    // The HIS goes away.
+    std::fs::remove_file(&path)?;
+    monitor.check_all().await?;
+    let source = env
+        .store
+        .link_statuses()
+        .await?
+        .into_iter()
+        .find(|n| n.channel == "his_probe" && n.node == "source")
+        .context("probed again")?;
+    ensure!(!source.ok && source.detail.contains("his.db"), "{source:?}");
+    let alerts = env
+        .store
+        .list_alerts(&AlertFilter::default(), Page::new(10, 0))
+        .await?;
+    ensure!(
+        alerts
+            .iter()
+            .any(|a| a.kind == "source_unreachable" && a.subject == "source"),
+        "{alerts:?}"
+    );
+    Ok(())
+}

@@ -701,6 +701,10 @@ async fn monitoring_shows_alerts_volume_and_gaps_and_managers_settle_alerts() ->
         "another institution's alert is not shown: {page}"
     );
     ensure!(!page.contains("/acknowledge"), "a provider gets no buttons");
+    ensure!(
+        !page.contains("file:///lake"),
+        "the lake's node is the managers'"
+    );
 
     let metrics = body_text(app.send(get("/metrics", None)).await?).await?;
     ensure!(

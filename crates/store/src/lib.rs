@@ -267,4 +267,8 @@ pub trait MetaStore: Send + Sync + std::fmt::Debug {
     async fn list_alerts(&self, filter: &AlertFilter, page: Page)
     -> Result<Vec<Alert>, StoreError>;
     async fn count_alerts(&self, filter: &AlertFilter) -> Result<i64, StoreError>;
+    /// Records a link node's latest probe, replacing the one before.
+    async fn save_link_status(&self, status: &LinkStatus) -> Result<(), StoreError>;
+    /// Every node's latest probe, by channel and node.
+    async fn link_statuses(&self) -> Result<Vec<LinkStatus>, StoreError>;
 }

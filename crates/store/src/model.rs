@@ -442,3 +442,16 @@ pub struct DailyVolume {
     pub day: String,
     pub rows: i64,
 }
+
+/// The last probe of a link node: a channel's source, or the lake (channel empty).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LinkStatus {
+    pub channel: String,
+    /// `source` or `lake`.
+    pub node: String,
+    pub ok: bool,
+    pub latency_ms: i64,
+    /// The error when not ok, else what was seen.
+    pub detail: String,
+    pub checked_at: Millis,
+}

@@ -14,8 +14,8 @@ use crate::{
     Backend, ChainStatus, MetaStore, StoreError,
     model::{
         Alert, AlertFilter, AlertStatus, ApiToken, AuditEntry, AuditFilter, Channel, ChannelLease,
-        ChannelOutcome, DailyVolume, IngestCheckpoint, IngestRun, Institution, Millis, NewAlert,
-        NewAuditEntry, NewChannel, NewInstitution, NewSourceConnection, NewUser, Page,
+        ChannelOutcome, DailyVolume, IngestCheckpoint, IngestRun, Institution, LinkStatus, Millis,
+        NewAlert, NewAuditEntry, NewChannel, NewInstitution, NewSourceConnection, NewUser, Page,
         ReconciliationDay, ReconciliationFilter, RunCounts, RunFilter, RunStatus, Session,
         SourceConnection, User, WorkerStatus,
     },
@@ -566,5 +566,13 @@ impl MetaStore for SqlStore {
 
     async fn count_alerts(&self, filter: &AlertFilter) -> Result<i64, StoreError> {
         monitoring::count_alerts(&self.db, filter).await
+    }
+
+    async fn save_link_status(&self, status: &LinkStatus) -> Result<(), StoreError> {
+        monitoring::save_link_status(&self.db, status).await
+    }
+
+    async fn link_statuses(&self) -> Result<Vec<LinkStatus>, StoreError> {
+        monitoring::link_statuses(&self.db).await
     }
 }

@@ -46,6 +46,7 @@ fn kind_key(kind: &str) -> &'static str {
         "run_failed" => "monitoring.kind.run_failed",
         "slot_lag" => "monitoring.kind.slot_lag",
         "schema_drift" => "monitoring.kind.schema_drift",
+        "source_unreachable" => "monitoring.kind.source_unreachable",
         _ => "monitoring.kind.other",
     }
 }
@@ -142,6 +143,16 @@ impl From<WorkerStatus> for WorkerRow {
     }
 }
 
+/// A link node's latest probe.
+pub struct NodeRow {
+    channel: String,
+    node: String,
+    ok: bool,
+    latency_ms: i64,
+    detail: String,
+    checked: String,
+}
+
 #[derive(askama::Template)]
 #[template(path = "monitoring.html")]
 struct MonitoringPage {
@@ -152,6 +163,7 @@ struct MonitoringPage {
     institutions: Vec<InstitutionRow>,
     gaps: Vec<GapRow>,
     reconciled: i64,
+    nodes: Vec<NodeRow>,
     workers: Vec<WorkerRow>,
 }
 
@@ -258,15 +270,46 @@ pub async fn page(State(app): State<AppState>, ctx: PageCtx, p: Principal) -> Re
                 Page::new(200, 0),
             )
             .await?;
+        // The lake's node for managers; each channel's source for whoever sees the channel.
+        let visible: Vec<String> = app
+            .store
+            .list_channels(scoped_to.as_deref(), Page::new(10_000, 0))
+            .await?
+            .into_iter()
+            .map(|c| c.name)
+            .collect();
+        let nodes: Vec<NodeRow> = app
+            .store
+            .link_statuses()
+            .await?
+            .into_iter()
+            .filter(|n| visible.contains(&n.channel) || (n.channel.is_empty() && manages))
+            .map(|n| NodeRow {
+                checked: fmt_ms(n.checked_at),
+                channel: n.channel,
+                node: n.node,
+                ok: n.ok,
+                latency_ms: n.latency_ms,
+                detail: n.detail,
+            })
+            .collect();
         let workers = match manages {
             true => app.store.list_workers(now_millis() - 60_000).await?,
             false => Vec::new(),
         };
-        Ok((scoped_to, alerts, institutions, gaps, reconciled, workers))
+        Ok((
+            scoped_to,
+            alerts,
+            institutions,
+            gaps,
+            reconciled,
+            nodes,
+            workers,
+        ))
     }
     .await;
     match result {
-        Ok((scoped_to, alerts, institutions, gaps, reconciled, workers)) => render(
+        Ok((scoped_to, alerts, institutions, gaps, reconciled, nodes, workers)) => render(
             StatusCode::OK,
             &MonitoringPage {
                 ctx,
@@ -276,6 +319,7 @@ pub async fn page(State(app): State<AppState>, ctx: PageCtx, p: Principal) -> Re
                 institutions,
                 gaps: gaps.into_iter().map(Into::into).collect(),
                 reconciled,
+                nodes,
                 workers: workers.into_iter().map(Into::into).collect(),
             },
         ),

@@ -5,8 +5,8 @@ use super::{Db, on_pool};
 use crate::{
     StoreError,
     model::{
-        Alert, AlertFilter, AlertStatus, NewAlert, Page, ReconciliationDay, ReconciliationFilter,
-        now_millis,
+        Alert, AlertFilter, AlertStatus, LinkStatus, NewAlert, Page, ReconciliationDay,
+        ReconciliationFilter, now_millis,
     },
 };
 
@@ -234,4 +234,44 @@ pub(super) async fn count_alerts(db: &Db, filter: &AlertFilter) -> Result<i64, S
         .bind(&filter.institution).bind(i64::from(filter.include_resolved))
         .fetch_one(p).await)?;
     Ok(n)
+}
+
+#[derive(sqlx::FromRow)]
+struct LinkRow {
+    channel: String,
+    node: String,
+    ok: i64,
+    latency_ms: i64,
+    detail: String,
+    checked_at: i64,
+}
+
+pub(super) async fn save_link_status(db: &Db, status: &LinkStatus) -> Result<(), StoreError> {
+    let sql = "INSERT INTO link_status (channel, node, ok, latency_ms, detail, checked_at) \
+               VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (channel, node) DO UPDATE SET \
+               ok = excluded.ok, latency_ms = excluded.latency_ms, detail = excluded.detail, \
+               checked_at = excluded.checked_at";
+    on_pool!(db, p => sqlx::query(sql)
+        .bind(&status.channel).bind(&status.node).bind(i64::from(status.ok))
+        .bind(status.latency_ms).bind(&status.detail).bind(status.checked_at)
+        .execute(p).await.map(|_| ()))?;
+    Ok(())
+}
+
+/// Every node's last probe, by channel and node.
+pub(super) async fn link_statuses(db: &Db) -> Result<Vec<LinkStatus>, StoreError> {
+    let sql = "SELECT channel, node, ok, latency_ms, detail, checked_at FROM link_status \
+               ORDER BY channel, node";
+    let rows: Vec<LinkRow> = on_pool!(db, p => sqlx::query_as(sql).fetch_all(p).await)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| LinkStatus {
+            channel: r.channel,
+            node: r.node,
+            ok: r.ok != 0,
+            latency_ms: r.latency_ms,
+            detail: r.detail,
+            checked_at: r.checked_at,
+        })
+        .collect())
 }
