@@ -207,7 +207,11 @@ impl Worker {
         let now = now_millis();
         let mut batch_runs = self.jobs.values().filter(|j| !j.streaming).count();
         for c in channels {
-            if self.jobs.contains_key(&c.name) || !c.enabled || c.cancel_requested_at.is_some() {
+            if self.jobs.contains_key(&c.name) || !c.enabled {
+                continue;
+            }
+            if c.cancel_requested_at.is_some() {
+                self.drop_stale_cancel(&c.name, now).await?;
                 continue;
             }
             let spec = match ChannelSpec::of(&c) {
@@ -250,6 +254,21 @@ impl Worker {
                     lost: false,
                 },
             );
+        }
+        Ok(())
+    }
+
+    /// A cancel request for a channel that no worker runs (the lease is free) has nothing left to
+    /// stop: it is dropped, so that the channel runs again when due.
+    async fn drop_stale_cancel(&self, name: &str, now: Millis) -> Result<(), IngestError> {
+        let ttl = millis(self.options.lease_ttl);
+        let store = &self.env.store;
+        if let Some(lease) = store
+            .claim_channel_lease(name, &self.options.id, now, ttl)
+            .await?
+        {
+            store.clear_channel_cancel(name).await?;
+            store.release_channel_lease(&lease).await?;
         }
         Ok(())
     }

@@ -110,6 +110,13 @@ async fn a_failing_channel_waits_with_backoff_and_a_requested_run_clears_it() ->
         .await?;
     ensure!(runs.iter().any(|r| r.counts.rows_written == 1), "{runs:?}");
 
+    // A cancel that no run is left to answer does not block the channel.
+    store.request_channel_cancel("his_w", now_millis()).await?;
+    wait_for(store.as_ref(), "his_w", "a stale cancel is dropped", |c| {
+        c.cancel_requested_at.is_none()
+    })
+    .await?;
+
     let _ = stop.send(true);
     worker.await?;
     ensure!(

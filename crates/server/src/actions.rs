@@ -263,6 +263,12 @@ impl ChannelAction {
     }
 }
 
+/// Whether a worker holds the channel's lease, i.e. runs it.
+async fn running(app: &AppState, name: &str) -> Result<bool, ApiError> {
+    let leases = app.store.live_channel_leases(now_millis()).await?;
+    Ok(leases.iter().any(|l| l.channel == name))
+}
+
 /// Records the request in the store, where the worker running the channel (or the next one to
 /// lease it) acts on it within a poll.
 pub async fn channel_action(
@@ -285,6 +291,11 @@ pub async fn channel_action(
         )
         .localized("channels.streaming", vec![("name", name.to_owned())])),
         ChannelAction::Run => Ok(app.store.request_channel_run(name, now_millis()).await?),
+        ChannelAction::Cancel if !running(app, name).await? => Err(ApiError::new(
+            ErrorKind::FailedPrecondition,
+            format!("`{name}` is not running: there is nothing to cancel"),
+        )
+        .localized("channels.not_running", vec![("name", name.to_owned())])),
         ChannelAction::Cancel => Ok(app.store.request_channel_cancel(name, now_millis()).await?),
         ChannelAction::Enable => Ok(app.store.set_channel_enabled(name, true).await?),
         ChannelAction::Disable => Ok(app.store.set_channel_enabled(name, false).await?),

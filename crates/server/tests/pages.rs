@@ -554,6 +554,40 @@ async fn managers_run_and_disable_channels_from_the_collection_page() -> Result<
         streaming.status()
     );
     ensure!(body_text(streaming).await?.contains("持续运行"));
+    let idle = app
+        .send(form(
+            "/integration/collection/channels/his_own/cancel",
+            Some(&manager),
+            Some(&manager.csrf),
+            &[],
+        ))
+        .await?;
+    ensure!(idle.status().is_client_error(), "{}", idle.status());
+    ensure!(
+        body_text(idle).await?.contains("未在运行"),
+        "nothing to cancel"
+    );
+    let cancel = app
+        .send(form(
+            "/integration/collection/channels/cdc_other/cancel",
+            Some(&manager),
+            Some(&manager.csrf),
+            &[],
+        ))
+        .await?;
+    ensure!(
+        cancel.status() == StatusCode::SEE_OTHER,
+        "{}",
+        cancel.status()
+    );
+    ensure!(
+        store
+            .channel("cdc_other")
+            .await?
+            .context("saved")?
+            .cancel_requested_at
+            .is_some()
+    );
     let disable = app
         .send(form(
             "/integration/collection/channels/his_own/disable",

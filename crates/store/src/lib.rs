@@ -202,6 +202,8 @@ pub trait MetaStore: Send + Sync + std::fmt::Debug {
     async fn request_channel_run(&self, name: &str, at: Millis) -> Result<(), StoreError>;
     /// Asks the worker running the channel to stop its current run.
     async fn request_channel_cancel(&self, name: &str, at: Millis) -> Result<(), StoreError>;
+    /// Drops a cancel request that no run is left to answer.
+    async fn clear_channel_cancel(&self, name: &str) -> Result<(), StoreError>;
     /// Records how a run ended; clears the requests made before it started.
     async fn finish_channel_run(
         &self,

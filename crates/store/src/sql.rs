@@ -464,6 +464,10 @@ impl MetaStore for SqlStore {
         channels::request_cancel(&self.db, name, at).await
     }
 
+    async fn clear_channel_cancel(&self, name: &str) -> Result<(), StoreError> {
+        channels::clear_cancel(&self.db, name).await
+    }
+
     async fn finish_channel_run(
         &self,
         name: &str,

@@ -148,6 +148,11 @@ pub async fn command(cfg: &Config, cmd: ChannelCommand) -> Result<ExitCode> {
             eprintln!("`{name}`: run requested; a worker starts it within a second or two");
         }
         ChannelCommand::Cancel { name } => {
+            let leases = store.live_channel_leases(now_millis()).await?;
+            if !leases.iter().any(|l| l.channel == name) {
+                found(store, &name).await?;
+                bail!("`{name}` is not running: there is nothing to cancel");
+            }
             store.request_channel_cancel(&name, now_millis()).await?;
             audit(store, "channel.cancel", &name, Outcome::Success).await?;
             eprintln!("`{name}`: cancel requested; the run stops after its current chunk");

@@ -138,6 +138,13 @@ pub(super) async fn request_cancel(db: &Db, name: &str, at: Millis) -> Result<()
     found(done, name)
 }
 
+/// Drops a cancel request that no run is left to answer.
+pub(super) async fn clear_cancel(db: &Db, name: &str) -> Result<(), StoreError> {
+    let sql = "UPDATE channels SET cancel_requested_at = NULL WHERE name = $1";
+    on_pool!(db, p => sqlx::query(sql).bind(name).execute(p).await.map(|_| ()))?;
+    Ok(())
+}
+
 /// Records how a run ended and clears the requests it answered (those made before it started).
 pub(super) async fn finish_run(
     db: &Db,
