@@ -260,6 +260,19 @@ pub fn read(
     Ok((out, at))
 }
 
+/// The offset after the last byte on disk: what the journal holds, landed or not. A torn record
+/// at the end counts until the journal is next opened and cuts it off.
+pub fn end(dir: &Path) -> Result<u64, IngestError> {
+    let starts = segments(dir).map_err(|e| journal_error(dir, e))?;
+    let Some(last) = starts.last() else {
+        return Ok(0);
+    };
+    let len = fs::metadata(dir.join(segment_name(*last)))
+        .map_err(|e| journal_error(dir, e))?
+        .len();
+    Ok(last + len)
+}
+
 /// Deletes the segments that lie wholly before `landed`; the last segment is always kept.
 pub fn release(dir: &Path, landed: u64) -> Result<usize, IngestError> {
     let starts = segments(dir).map_err(|e| journal_error(dir, e))?;

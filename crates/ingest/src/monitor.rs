@@ -51,6 +51,8 @@ pub struct MonitorOptions {
     /// A CDC slot holding more WAL than this beyond what reached the lake alerts: the source
     /// keeps that WAL on disk until hdos confirms it.
     pub slot_lag_alert_bytes: i64,
+    /// An MLLP journal holding more than this not yet landed alerts.
+    pub journal_backlog_alert_bytes: u64,
 }
 
 impl Default for MonitorOptions {
@@ -60,6 +62,7 @@ impl Default for MonitorOptions {
             reconcile_every: Duration::from_secs(3600),
             recheck_after: Duration::from_secs(5),
             slot_lag_alert_bytes: 256 * 1024 * 1024,
+            journal_backlog_alert_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -367,17 +370,31 @@ impl Monitor {
         self.settle(c, "volume_spike", strip(spikes)).await
     }
 
-    /// The channel's source reached and timed; unreachable, it alerts.
+    /// The channel's source reached and timed (unreachable, it alerts), and a message
+    /// channel's journal backlog against its limit.
     async fn check_source(&self, c: &Channel) -> Result<(), IngestError> {
-        let Some(status) = probe::source(&self.env, c).await? else {
-            return Ok(());
-        };
-        self.env.store.save_link_status(&status).await?;
-        let found = match status.ok {
-            true => Vec::new(),
-            false => vec![("source".to_owned(), status.detail.clone())],
-        };
-        self.settle(c, "source_unreachable", found).await
+        let probes = [
+            (
+                probe::source(&self.env, c).await?,
+                "source_unreachable",
+                "source",
+            ),
+            (
+                probe::journal(&self.env, c, self.options.journal_backlog_alert_bytes).await?,
+                "journal_backlog",
+                "journal",
+            ),
+        ];
+        for (status, kind, subject) in probes {
+            let Some(status) = status else { continue };
+            self.env.store.save_link_status(&status).await?;
+            let found = match status.ok {
+                true => Vec::new(),
+                false => vec![(subject.to_owned(), status.detail.clone())],
+            };
+            self.settle(c, kind, found).await?;
+        }
+        Ok(())
     }
 
     /// The CDC slot's WAL beyond what reached the lake, against the limit.

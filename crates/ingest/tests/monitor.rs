@@ -330,3 +330,58 @@ async fn each_link_node_is_probed_and_an_unreachable_source_alerts() -> Result<(
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_message_journal_that_does_not_land_alerts() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let env = env(dir.path()).await?;
+    let spec = ChannelSpec::Mllp {
+        listen: "127.0.0.1:0".parse()?,
+        mappings: None,
+        max_message_bytes: None,
+    };
+    env.store
+        .save_channel(NewChannel {
+            name: "hl7_backlog".into(),
+            institution: INSTITUTION.into(),
+            kind: spec.kind().into(),
+            spec: spec.to_json(),
+            schedule: None,
+            enabled: true,
+            next_run_at: None,
+        })
+        .await?;
+    // Messages acknowledged into the journal, with no lander running.
+    let journal = hdos_ingest::journal::Journal::open(&env.journal_root.join("hl7_backlog"))?;
+    for i in 0..20 {
+        journal
+            .append(format!("MSH|^~\\&|HIS|H1|||{i}").into_bytes())
+            .await?;
+    }
+    drop(journal);
+    let options = MonitorOptions {
+        journal_backlog_alert_bytes: 100,
+        ..options()
+    };
+    Monitor::new(env.clone(), options, None).check_all().await?;
+    let node = env
+        .store
+        .link_statuses()
+        .await?
+        .into_iter()
+        .find(|n| n.channel == "hl7_backlog" && n.node == "journal")
+        .context("the journal is probed")?;
+    ensure!(
+        !node.ok && node.detail.contains("bytes received and not yet landed"),
+        "{node:?}"
+    );
+    let alerts = env
+        .store
+        .list_alerts(&AlertFilter::default(), Page::new(10, 0))
+        .await?;
+    ensure!(
+        alerts.iter().any(|a| a.kind == "journal_backlog"),
+        "{alerts:?}"
+    );
+    Ok(())
+}

@@ -1,6 +1,6 @@
 //! Prometheus metrics, served at `/metrics`.
 
-use hdos_store::{Alert, IngestRun, ReconciliationDay, RunStatus};
+use hdos_store::{Alert, IngestRun, LinkStatus, ReconciliationDay, RunStatus};
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
     TextEncoder,
@@ -148,9 +148,10 @@ fn encode(registry: &Registry) -> String {
     String::from_utf8(buf).unwrap_or_default()
 }
 
-/// Gauges of link monitoring: unresolved alerts by kind and institution, and the rows by which
-/// each channel's datasets differ from their sources (summed over the days that differ).
-pub fn monitoring(alerts: &[Alert], gaps: &[ReconciliationDay]) -> String {
+/// Gauges of link monitoring: unresolved alerts by kind and institution, the rows by which each
+/// channel's datasets differ from their sources (summed over the days that differ), and each
+/// link node's latest probe (up, latency).
+pub fn monitoring(alerts: &[Alert], gaps: &[ReconciliationDay], nodes: &[LinkStatus]) -> String {
     let registry = Registry::new_custom(Some("hdos".into()), None).unwrap_or_default();
     let gauges = (
         IntGaugeVec::new(
@@ -165,10 +166,25 @@ pub fn monitoring(alerts: &[Alert], gaps: &[ReconciliationDay]) -> String {
             &["channel", "dataset"],
         ),
     );
-    let (Ok(open), Ok(gap)) = gauges else {
+    let node_labels = ["channel", "node"];
+    let (Ok(open), Ok(gap), Ok(up), Ok(latency)) = (
+        gauges.0,
+        gauges.1,
+        IntGaugeVec::new(
+            Opts::new("link_up", "1 when the link node answered its latest probe"),
+            &node_labels,
+        ),
+        IntGaugeVec::new(
+            Opts::new(
+                "link_latency_ms",
+                "How long the link node's latest probe took",
+            ),
+            &node_labels,
+        ),
+    ) else {
         return String::new();
     };
-    for g in [&open, &gap] {
+    for g in [&open, &gap, &up, &latency] {
         if let Err(e) = registry.register(Box::new(g.clone())) {
             tracing::error!(error = %e, "metric registration failed");
         }
@@ -180,6 +196,11 @@ pub fn monitoring(alerts: &[Alert], gaps: &[ReconciliationDay]) -> String {
     for d in gaps {
         gap.with_label_values(&[d.channel.as_str(), d.dataset.as_str()])
             .add((d.source_rows - d.lake_rows).abs());
+    }
+    for n in nodes {
+        let labels = [n.channel.as_str(), n.node.as_str()];
+        up.with_label_values(&labels).set(i64::from(n.ok));
+        latency.with_label_values(&labels).set(n.latency_ms);
     }
     encode(&registry)
 }

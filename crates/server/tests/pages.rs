@@ -671,6 +671,16 @@ async fn monitoring_shows_alerts_volume_and_gaps_and_managers_settle_alerts() ->
         .update_ingest_run(run.id, hdos_store::RunStatus::Succeeded, counts, None)
         .await?;
 
+    store
+        .save_link_status(&hdos_store::LinkStatus {
+            channel: String::new(),
+            node: "lake".into(),
+            ok: true,
+            latency_ms: 4,
+            detail: "file:///lake".into(),
+            checked_at: hdos_store::now_millis(),
+        })
+        .await?;
     let manager = app.session(Role::Manager).await?;
     let page = body_text(
         app.send(get("/integration/monitoring", Some(&manager)))
@@ -680,6 +690,10 @@ async fn monitoring_shows_alerts_volume_and_gaps_and_managers_settle_alerts() ->
     ensure!(
         page.contains("对账差异") && page.contains("流量骤降"),
         "{page}"
+    );
+    ensure!(
+        page.contains("file:///lake") && page.contains("4 ms"),
+        "the lake's node: {page}"
     );
     ensure!(
         page.contains("3 missing from the lake") && page.contains("4321"),
@@ -750,6 +764,11 @@ async fn monitoring_shows_alerts_volume_and_gaps_and_managers_settle_alerts() ->
     ensure!(metrics.contains(
         "hdos_reconciliation_gap_rows{channel=\"his_own\",dataset=\"outpatient_visit\"} 3"
     ));
+    ensure!(
+        metrics.contains("hdos_link_up{channel=\"\",node=\"lake\"} 1"),
+        "{metrics}"
+    );
+    ensure!(metrics.contains("hdos_link_latency_ms{channel=\"\",node=\"lake\"} 4"));
     Ok(())
 }
 

@@ -67,6 +67,35 @@ async fn tables(
     }
 }
 
+/// A message channel's journal on this machine: bytes received (and acknowledged) but not yet
+/// landed, from the journal's end on disk and the lander's checkpoint. `None` when the journal is
+/// not here (the channel runs on another machine, or never ran).
+pub async fn journal(
+    env: &ChannelEnv,
+    c: &Channel,
+    limit: u64,
+) -> Result<Option<LinkStatus>, IngestError> {
+    let dir = env.journal_root.join(crate::land::slug(&c.name));
+    if !dir.is_dir() {
+        return Ok(None);
+    }
+    let started = Instant::now();
+    let end = crate::journal::end(&dir)?;
+    let landed = env
+        .store
+        .ingest_checkpoint(&c.name, crate::mllp::MESSAGES)
+        .await?
+        .map_or(0, |k| u64::try_from(k.seq).unwrap_or(0));
+    let backlog = end.saturating_sub(landed);
+    let detail = format!("{backlog} bytes received and not yet landed");
+    let outcome = if backlog > limit {
+        Err(detail)
+    } else {
+        Ok(detail)
+    };
+    Ok(Some(status(&c.name, "journal", started, outcome)))
+}
+
 /// The lake: a small object written and removed at its root.
 pub async fn lake(env: &ChannelEnv) -> LinkStatus {
     let started = Instant::now();

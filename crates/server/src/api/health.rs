@@ -63,9 +63,14 @@ pub async fn metrics(State(app): State<AppState>) -> Response {
     match (
         app.store.list_alerts(&Default::default(), page).await,
         app.store.list_reconciliations(&gaps, page).await,
+        app.store.link_statuses().await,
     ) {
-        (Ok(alerts), Ok(gaps)) => text.push_str(&crate::metrics::monitoring(&alerts, &gaps)),
-        (Err(e), _) | (_, Err(e)) => tracing::warn!(error = %e, "monitoring metrics unavailable"),
+        (Ok(alerts), Ok(gaps), Ok(nodes)) => {
+            text.push_str(&crate::metrics::monitoring(&alerts, &gaps, &nodes))
+        }
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
+            tracing::warn!(error = %e, "monitoring metrics unavailable")
+        }
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }

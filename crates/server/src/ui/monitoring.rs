@@ -47,6 +47,7 @@ fn kind_key(kind: &str) -> &'static str {
         "slot_lag" => "monitoring.kind.slot_lag",
         "schema_drift" => "monitoring.kind.schema_drift",
         "source_unreachable" => "monitoring.kind.source_unreachable",
+        "journal_backlog" => "monitoring.kind.journal_backlog",
         _ => "monitoring.kind.other",
     }
 }
