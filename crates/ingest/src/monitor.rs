@@ -105,9 +105,10 @@ impl Monitor {
     ) {
         let ttl = i64::try_from(lease_ttl.as_millis()).unwrap_or(i64::MAX);
         let mut lease = None;
+        let mut last_pass: Option<Instant> = None;
         loop {
             let now = now_millis();
-            let store = &self.env.store;
+            let store = self.env.store.clone();
             lease = match lease.take() {
                 Some(l) => match store.renew_channel_lease(&l, now, ttl).await {
                     Ok(true) => Some(l),
@@ -119,15 +120,24 @@ impl Monitor {
                     .ok()
                     .flatten(),
             };
-            if lease.is_some()
-                && let Err(e) = self.check_all().await
-            {
-                tracing::warn!(error = %e, "monitoring pass failed");
+            let due = last_pass.is_none_or(|t| t.elapsed() >= self.options.interval);
+            if let Some(l) = lease.clone().filter(|_| due) {
+                // A pass may outlast the lease (reconciliation reads whole sources): it is kept
+                // renewed meanwhile.
+                let renewing = tokio::spawn(async move {
+                    loop {
+                        tokio::time::sleep(lease_ttl / 3).await;
+                        let _ = store.renew_channel_lease(&l, now_millis(), ttl).await;
+                    }
+                });
+                if let Err(e) = self.check_all().await {
+                    tracing::warn!(error = %e, "monitoring pass failed");
+                }
+                renewing.abort();
+                last_pass = Some(Instant::now());
             }
-            // Renew well within the lease while waiting for the next pass.
-            let wait = self.options.interval.min(lease_ttl / 3);
             tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
+                _ = tokio::time::sleep(self.options.interval.min(lease_ttl / 3)) => {}
                 _ = shutdown.wait_for(|s| *s) => break,
             }
         }
