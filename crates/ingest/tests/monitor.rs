@@ -385,3 +385,59 @@ async fn a_message_journal_that_does_not_land_alerts() -> Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn one_monitor_holds_the_lease_and_lets_it_go_on_shutdown() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let env = env(dir.path()).await?;
+    let options = MonitorOptions {
+        interval: Duration::from_millis(200),
+        ..options()
+    };
+    let (stop, stopped) = watch::channel(false);
+    let first = tokio::spawn(Monitor::new(env.clone(), options.clone(), None).run(
+        "m1".into(),
+        Duration::from_secs(2),
+        stopped.clone(),
+    ));
+    let second = tokio::spawn(Monitor::new(env.clone(), options, None).run(
+        "m2".into(),
+        Duration::from_secs(2),
+        stopped,
+    ));
+    let mut holders = Vec::new();
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        holders = env
+            .store
+            .live_channel_leases(hdos_store::now_millis())
+            .await?
+            .into_iter()
+            .filter(|l| l.channel == hdos_ingest::monitor::MONITOR_LEASE)
+            .map(|l| l.worker)
+            .collect();
+        if !holders.is_empty() && !env.store.link_statuses().await?.is_empty() {
+            break;
+        }
+    }
+    ensure!(holders.len() == 1, "one monitor at a time: {holders:?}");
+    ensure!(
+        env.store
+            .link_statuses()
+            .await?
+            .iter()
+            .any(|n| n.node == "lake"),
+        "the holder monitors"
+    );
+    let _ = stop.send(true);
+    first.await?;
+    second.await?;
+    ensure!(
+        env.store
+            .live_channel_leases(hdos_store::now_millis())
+            .await?
+            .is_empty(),
+        "the lease is let go"
+    );
+    Ok(())
+}
