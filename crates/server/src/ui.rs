@@ -45,6 +45,9 @@ pub struct PageCtx {
     pub here_enc: String,
     pub other_lang: &'static str,
     pub principal: Option<Principal>,
+    /// Unresolved alerts the reader is told of beside 链路监控: all of them for a manager, its
+    /// institution's for a provider, none for other roles.
+    pub open_alerts: i64,
 }
 
 impl PageCtx {
@@ -84,7 +87,10 @@ pub fn role_key(r: hdos_core::Role) -> &'static str {
 impl FromRequestParts<AppState> for PageCtx {
     type Rejection = Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let t = T::new(Lang::from_headers(&parts.headers));
         let principal = parts.extensions.get::<Principal>().cloned();
         let path = parts.uri.path().to_owned();
@@ -103,7 +109,12 @@ impl FromRequestParts<AppState> for PageCtx {
                 }
             },
         };
+        let open_alerts = match &principal {
+            Some(p) => open_alerts(app, p).await,
+            None => 0,
+        };
         Ok(PageCtx {
+            open_alerts,
             t,
             user: principal.as_ref().map(|p| Self::badge(t, p)),
             nav: principal
@@ -142,6 +153,28 @@ pub async fn institution_scope(
         // A provider without an institution sees nothing rather than everything.
         None => String::new(),
     }))
+}
+
+/// The unresolved alerts `p` is notified of; a failure to count shows none rather than failing
+/// the page.
+async fn open_alerts(app: &AppState, p: &Principal) -> i64 {
+    use hdos_core::Role;
+    if !p
+        .roles()
+        .iter()
+        .any(|r| matches!(r, Role::Manager | Role::Provider))
+    {
+        return 0;
+    }
+    let counted = async {
+        let institution = institution_scope(app, p, monitoring::PATH).await?;
+        let filter = hdos_store::AlertFilter {
+            institution,
+            include_resolved: false,
+        };
+        Ok::<_, crate::error::ApiError>(app.store.count_alerts(&filter).await?)
+    };
+    counted.await.unwrap_or(0)
 }
 
 /// A whitelisted flash message key from `?msg=`.

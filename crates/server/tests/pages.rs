@@ -692,7 +692,9 @@ async fn monitoring_shows_alerts_volume_and_gaps_and_managers_settle_alerts() ->
         "{page}"
     );
     ensure!(
-        page.contains("file:///lake") && page.contains("4 ms"),
+        page.contains("file:///lake")
+            && page.contains("4 ms")
+            && page.contains("id=\"open-alerts\" title=\"告警\">2</span>"),
         "the lake's node: {page}"
     );
     ensure!(
@@ -750,7 +752,7 @@ async fn monitoring_shows_alerts_volume_and_gaps_and_managers_settle_alerts() ->
     );
     ensure!(!page.contains("/acknowledge"), "a provider gets no buttons");
     ensure!(
-        !page.contains("file:///lake"),
+        !page.contains("file:///lake") && !page.contains("open-alerts"),
         "the lake's node is the managers'"
     );
 
