@@ -84,6 +84,12 @@ impl ChannelSpec {
         matches!(self, Self::Cdc { .. } | Self::Mllp { .. })
     }
 
+    /// Whether it reads a database (SQL, CDC): what reconciliation counts and the mapping page
+    /// previews.
+    pub fn reads_database(&self) -> bool {
+        matches!(self, Self::Sql { .. } | Self::Cdc { .. })
+    }
+
     /// The table mappings the channel keeps (none for message channels).
     pub fn tables(&self) -> &[TableMapping] {
         match self {
@@ -97,6 +103,27 @@ impl ChannelSpec {
     pub fn to_json(&self) -> String {
         // A spec holds only strings, numbers and mappings: it always serialises.
         serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// The database a SQL or CDC channel reads (a stored connection's password unsealed);
+    /// `None` for the kinds that read no database.
+    pub async fn database(&self, env: &ChannelEnv) -> Result<Option<BatchSource>, IngestError> {
+        let name = match self {
+            Self::Sql {
+                source: SqlSource::Sqlite(path),
+                ..
+            } => return Ok(Some(BatchSource::Sqlite(path.clone()))),
+            Self::Sql {
+                source: SqlSource::Connection(name),
+                ..
+            }
+            | Self::Cdc {
+                connection: name, ..
+            } => name,
+            Self::Folder { .. } | Self::Mllp { .. } => return Ok(None),
+        };
+        let (url, schema) = connection_url(env.store.as_ref(), &env.master_key, name).await?;
+        Ok(Some(BatchSource::Postgres { url, schema }))
     }
 
     /// Reads a stored channel's spec.
@@ -204,20 +231,14 @@ pub async fn run(
     spec: ChannelSpec,
     mut stop: watch::Receiver<bool>,
 ) -> Result<RunCounts, IngestError> {
-    match spec {
-        ChannelSpec::Sql {
-            source,
-            tables,
-            chunk_rows,
-        } => {
-            let source = match source {
-                SqlSource::Sqlite(path) => BatchSource::Sqlite(path),
-                SqlSource::Connection(name) => {
-                    let (url, schema) =
-                        connection_url(env.store.as_ref(), &env.master_key, &name).await?;
-                    BatchSource::Postgres { url, schema }
-                }
-            };
+    let database = spec.database(&env).await?;
+    match (spec, database) {
+        (
+            ChannelSpec::Sql {
+                tables, chunk_rows, ..
+            },
+            Some(source),
+        ) => {
             let mut total = RunCounts::default();
             let mut first_error = None;
             for mapping in tables {
@@ -245,22 +266,23 @@ pub async fn run(
                 None => Ok(total),
             }
         }
-        ChannelSpec::Cdc { connection, tables } => {
-            let (url, schema) =
-                connection_url(env.store.as_ref(), &env.master_key, &connection).await?;
+        (ChannelSpec::Cdc { tables, .. }, Some(BatchSource::Postgres { url, schema })) => {
             let config = CdcConfig::new(&channel.name, &channel.institution, url, &schema, tables);
             let running = CdcChannel::start(env.store, env.lake, env.standard, config).await?;
             let _ = stop.wait_for(|s| *s).await;
             running.stop().await
         }
-        ChannelSpec::Folder { path, tables } => {
+        (ChannelSpec::Folder { path, tables }, _) => {
             crate::folder::run(&env, &channel, &path, &tables, &stop).await
         }
-        ChannelSpec::Mllp {
-            listen,
-            mappings,
-            max_message_bytes,
-        } => {
+        (
+            ChannelSpec::Mllp {
+                listen,
+                mappings,
+                max_message_bytes,
+            },
+            _,
+        ) => {
             let mappings = match mappings {
                 Some(text) => MessageMappings::from_toml(&text)?,
                 None => MessageMappings::builtin()?,
@@ -279,6 +301,11 @@ pub async fn run(
             let _ = stop.wait_for(|s| *s).await;
             Ok(running.stop().await?.counts)
         }
+        // `database` gives SQL channels a database and CDC channels a PostgreSQL one.
+        (ChannelSpec::Sql { .. } | ChannelSpec::Cdc { .. }, _) => Err(IngestError::Channel {
+            channel: channel.name,
+            reason: "it names no database hdos can read".into(),
+        }),
     }
 }
 

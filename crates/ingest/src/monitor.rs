@@ -8,10 +8,11 @@ pub mod volume;
 
 use crate::{
     IngestError,
-    channel::{ChannelEnv, ChannelSpec, connection_url},
+    channel::{ChannelEnv, ChannelSpec},
     land::slug,
     mllp::MESSAGES,
     reconcile,
+    source::BatchSource,
 };
 use hdos_lake::{
     TableName,
@@ -175,8 +176,8 @@ impl Monitor {
                 self.check_runs(c).await?;
                 self.check_volume(c, now).await?;
                 let spec = ChannelSpec::of(c)?;
-                if let ChannelSpec::Cdc { connection, .. } = &spec {
-                    self.check_slot(c, connection).await?;
+                if matches!(spec, ChannelSpec::Cdc { .. }) {
+                    self.check_slot(c, &spec).await?;
                 }
                 // A batch run in progress would show as a gap; a stream is always in progress.
                 let busy = !spec.is_streaming() && running.contains(&c.name);
@@ -184,8 +185,7 @@ impl Monitor {
                     .reconciled
                     .get(&c.name)
                     .is_none_or(|at| at.elapsed() >= self.options.reconcile_every);
-                let countable = matches!(spec, ChannelSpec::Sql { .. } | ChannelSpec::Cdc { .. });
-                if c.enabled && due && !busy && countable {
+                if c.enabled && due && !busy && spec.reads_database() {
                     self.reconcile_channel(c).await?;
                     self.reconciled.insert(c.name.clone(), Instant::now());
                 }
@@ -408,9 +408,10 @@ impl Monitor {
     }
 
     /// The CDC slot's WAL beyond what reached the lake, against the limit.
-    async fn check_slot(&self, c: &Channel, connection: &str) -> Result<(), IngestError> {
-        let (url, _) =
-            connection_url(self.env.store.as_ref(), &self.env.master_key, connection).await?;
+    async fn check_slot(&self, c: &Channel, spec: &ChannelSpec) -> Result<(), IngestError> {
+        let Some(BatchSource::Postgres { url, .. }) = spec.database(&self.env).await? else {
+            return Ok(());
+        };
         let lag = crate::cdc::slot_lag(&url, &c.name).await?;
         let mib = |b: i64| b as f64 / 1_048_576.0;
         let found = match lag {

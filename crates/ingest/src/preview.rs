@@ -3,8 +3,7 @@
 //! before it runs.
 
 use crate::{
-    IngestError,
-    channel::{ChannelEnv, SqlSource, connection_url},
+    channel::ChannelEnv,
     mapping::{CompiledMapping, StdValue, TableMapping},
     source::BatchSource,
 };
@@ -57,27 +56,6 @@ fn text(v: &StdValue, t: FieldType) -> String {
             .unwrap_or_default(),
         StdValue::Bool(b) => b.to_string(),
     }
-}
-
-/// Where a SQL or CDC channel reads.
-pub async fn source_of(
-    env: &ChannelEnv,
-    source: Option<&SqlSource>,
-    connection: Option<&str>,
-) -> Result<BatchSource, IngestError> {
-    let name = match (source, connection) {
-        (Some(SqlSource::Sqlite(path)), _) => return Ok(BatchSource::Sqlite(path.clone())),
-        (Some(SqlSource::Connection(name)), _) => name.as_str(),
-        (None, Some(name)) => name,
-        (None, None) => {
-            return Err(IngestError::Channel {
-                channel: String::new(),
-                reason: "the channel reads no database".into(),
-            });
-        }
-    };
-    let (url, schema) = connection_url(env.store.as_ref(), &env.master_key, name).await?;
-    Ok(BatchSource::Postgres { url, schema })
 }
 
 /// Maps `rows` sample rows of each table of `tables` read from `source`, for `institution`.

@@ -6,7 +6,7 @@
 
 use crate::{
     IngestError,
-    channel::{ChannelEnv, ChannelSpec, SqlSource, connection_url},
+    channel::{ChannelEnv, ChannelSpec},
     mapping::{CompiledMapping, StdValue, TableMapping},
     source::BatchSource,
 };
@@ -195,28 +195,14 @@ pub async fn reconcile(
     env: &ChannelEnv,
     channel: &Channel,
 ) -> Result<Vec<ReconciliationDay>, IngestError> {
-    let (source, tables) = match ChannelSpec::of(channel)? {
-        ChannelSpec::Sql { source, tables, .. } => (
-            match source {
-                SqlSource::Sqlite(p) => BatchSource::Sqlite(p),
-                SqlSource::Connection(name) => {
-                    let (url, schema) =
-                        connection_url(env.store.as_ref(), &env.master_key, &name).await?;
-                    BatchSource::Postgres { url, schema }
-                }
-            },
-            tables,
-        ),
-        ChannelSpec::Cdc { connection, tables } => {
-            let (url, schema) =
-                connection_url(env.store.as_ref(), &env.master_key, &connection).await?;
-            (BatchSource::Postgres { url, schema }, tables)
-        }
-        // Files come and go: there is no standing source to count.
-        ChannelSpec::Folder { .. } | ChannelSpec::Mllp { .. } => return Ok(Vec::new()),
+    let spec = ChannelSpec::of(channel)?;
+    // Folders and message channels have no standing source to count: files and messages come
+    // and go.
+    let Some(source) = spec.database(env).await? else {
+        return Ok(Vec::new());
     };
     let mut by_dataset: BTreeMap<String, Vec<TableMapping>> = BTreeMap::new();
-    for t in tables {
+    for t in spec.tables().iter().cloned() {
         by_dataset.entry(t.dataset.clone()).or_default().push(t);
     }
     let checked_at = now_millis();

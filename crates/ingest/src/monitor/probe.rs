@@ -5,7 +5,6 @@
 use crate::{
     IngestError,
     channel::{ChannelEnv, ChannelSpec},
-    preview::source_of,
 };
 use hdos_store::{Channel, LinkStatus, now_millis};
 use std::time::{Duration, Instant};
@@ -43,21 +42,18 @@ pub async fn source(env: &ChannelEnv, c: &Channel) -> Result<Option<LinkStatus>,
             Ok(entries) => Ok(format!("{} entries in {}", entries.count(), path.display())),
             Err(e) => Err(format!("{}: {e}", path.display())),
         },
-        ChannelSpec::Sql { source, .. } => tables(env, Some(source), None).await,
-        ChannelSpec::Cdc { connection, .. } => tables(env, None, Some(connection)).await,
+        ChannelSpec::Sql { .. } | ChannelSpec::Cdc { .. } => tables(env, &spec).await,
     };
     Ok(Some(status(&c.name, "source", started, outcome)))
 }
 
 /// Lists the source's tables within the limit.
-async fn tables(
-    env: &ChannelEnv,
-    source: Option<&crate::channel::SqlSource>,
-    connection: Option<&str>,
-) -> Result<String, String> {
-    let source = source_of(env, source, connection)
+async fn tables(env: &ChannelEnv, spec: &ChannelSpec) -> Result<String, String> {
+    let source = spec
+        .database(env)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())?
+        .ok_or("the channel reads no database")?;
     let listed = tokio::task::spawn_blocking(move || source.catalog()?.tables());
     match tokio::time::timeout(LIMIT, listed).await {
         Ok(Ok(Ok(t))) => Ok(format!("{} tables", t.len())),

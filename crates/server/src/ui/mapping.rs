@@ -21,7 +21,7 @@ use hdos_core::{ErrorKind, mask::MaskKind, standard::Standard};
 use hdos_ingest::{
     channel::{ChannelEnv, ChannelSpec},
     mapping::{MappingFile, TableMapping},
-    preview::{TablePreview, preview, source_of},
+    preview::{TablePreview, preview},
 };
 use hdos_store::{Channel, MasterKey, NewChannel, Outcome};
 use serde::Deserialize;
@@ -90,13 +90,9 @@ async fn previewed(
         master_key: app.master_key.clone().unwrap_or_else(MasterKey::generate),
         journal_root: std::env::temp_dir(),
     };
-    let source = match spec {
-        ChannelSpec::Sql { source, .. } => source_of(&env, Some(source), None).await,
-        ChannelSpec::Cdc { connection, .. } => source_of(&env, None, Some(connection)).await,
-        ChannelSpec::Folder { .. } | ChannelSpec::Mllp { .. } => return Ok(Vec::new()),
-    };
-    let found = match source {
-        Ok(source) => preview(&env, source, &c.institution, tables, SAMPLE_ROWS).await,
+    let found = match spec.database(&env).await {
+        Ok(None) => return Ok(Vec::new()),
+        Ok(Some(source)) => preview(&env, source, &c.institution, tables, SAMPLE_ROWS).await,
         Err(e) => tables
             .into_iter()
             .map(|t| TablePreview {
@@ -187,7 +183,7 @@ pub async fn show(
             StatusCode::OK,
             &MappingPage {
                 ctx,
-                editable: matches!(spec, ChannelSpec::Sql { .. } | ChannelSpec::Cdc { .. }),
+                editable: spec.reads_database(),
                 channel,
                 text,
                 problem: String::new(),
@@ -280,7 +276,7 @@ pub async fn submit(
             },
             &MappingPage {
                 ctx,
-                editable: matches!(spec, ChannelSpec::Sql { .. } | ChannelSpec::Cdc { .. }),
+                editable: spec.reads_database(),
                 channel,
                 text: form.mapping,
                 problem,
