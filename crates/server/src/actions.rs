@@ -7,6 +7,7 @@ use crate::{
     state::AppState,
 };
 use hdos_core::{ErrorKind, InstitutionId, Role, TokenId, UserId};
+use hdos_ingest::channel::ChannelSpec;
 use hdos_store::{
     ApiToken, Institution, NewInstitution, NewUser, Outcome, Secret, User, now_millis,
 };
@@ -281,8 +282,9 @@ pub async fn channel_action(
         app.store.channel(name).await?.ok_or_else(|| {
             ApiError::new(ErrorKind::NotFound, format!("channel `{name}` not found"))
         })?;
+    let streaming = ChannelSpec::of(&channel)?.is_streaming();
     let result = match action {
-        ChannelAction::Run if channel.kind != "sql" => Err(ApiError::new(
+        ChannelAction::Run if streaming => Err(ApiError::new(
             ErrorKind::FailedPrecondition,
             format!(
                 "`{name}` is a {} channel: it runs all the time while enabled",

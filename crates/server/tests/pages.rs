@@ -494,20 +494,37 @@ async fn metrics_show_each_channels_latest_run() -> Result<()> {
 async fn managers_run_and_disable_channels_from_the_collection_page() -> Result<()> {
     let app = TestApp::new().await?;
     let store = &app.state.store;
-    let channel = |name: &str, institution: &str, kind: &str| hdos_store::NewChannel {
+    use hdos_ingest::channel::{ChannelSpec, SqlSource};
+    let channel = |name: &str, institution: &str, spec: ChannelSpec| hdos_store::NewChannel {
         name: name.into(),
         institution: institution.into(),
-        kind: kind.into(),
-        spec: "{}".into(),
-        schedule: (kind == "sql").then(|| "*/30 * * * *".to_owned()),
+        kind: spec.kind().into(),
+        spec: spec.to_json(),
+        schedule: (!spec.is_streaming()).then(|| "*/30 * * * *".to_owned()),
         enabled: true,
         next_run_at: None,
     };
+    let sql = ChannelSpec::Sql {
+        source: SqlSource::Sqlite("his.db".into()),
+        tables: Vec::new(),
+        chunk_rows: None,
+    };
+    let cdc = ChannelSpec::Cdc {
+        connection: "his_other".into(),
+        tables: Vec::new(),
+    };
+    let folder = ChannelSpec::Folder {
+        path: "inbox".into(),
+        tables: Vec::new(),
+    };
     store
-        .save_channel(channel("his_own", "12330000TEST00001A", "sql"))
+        .save_channel(channel("his_own", "12330000TEST00001A", sql))
         .await?;
     store
-        .save_channel(channel("cdc_other", "12330000TEST00002B", "cdc"))
+        .save_channel(channel("cdc_other", "12330000TEST00002B", cdc))
+        .await?;
+    store
+        .save_channel(channel("drop_own", "12330000TEST00001A", folder))
         .await?;
     store
         .claim_channel_lease("cdc_other", "node1-77", hdos_store::now_millis(), 60_000)
@@ -540,6 +557,25 @@ async fn managers_run_and_disable_channels_from_the_collection_page() -> Result<
     ensure!(run.status() == StatusCode::SEE_OTHER, "{}", run.status());
     let c = store.channel("his_own").await?.context("saved")?;
     ensure!(c.run_requested_at.is_some(), "the run is requested");
+    // A folder channel is a batch channel too: it runs on request.
+    ensure!(page.contains("/integration/collection/channels/drop_own/run"));
+    ensure!(
+        !page.contains("drop_own/mapping"),
+        "no mapping page for a folder"
+    );
+    let folder_run = app
+        .send(form(
+            "/integration/collection/channels/drop_own/run",
+            Some(&manager),
+            Some(&manager.csrf),
+            &[],
+        ))
+        .await?;
+    ensure!(
+        folder_run.status() == StatusCode::SEE_OTHER,
+        "{}",
+        folder_run.status()
+    );
     let streaming = app
         .send(form(
             "/integration/collection/channels/cdc_other/run",

@@ -14,6 +14,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use hdos_core::Role;
+use hdos_ingest::channel::ChannelSpec;
 use hdos_store::{Channel, ChannelLease, IngestRun, Page, RunFilter, RunStatus, now_millis};
 use serde::Deserialize;
 
@@ -88,6 +89,8 @@ pub struct ChannelRow {
     next_run: String,
     requested: bool,
     batch: bool,
+    /// Whether it has table mappings read from a database (SQL, CDC): the mapping page.
+    mappable: bool,
     enabled: bool,
     error: String,
 }
@@ -104,8 +107,11 @@ impl ChannelRow {
             (None, true, 0) => ("waiting", "channels.waiting"),
             (None, true, _) => ("retrying", "channels.retrying"),
         };
+        // A spec that does not read is shown as a batch channel without a mapping page.
+        let spec = ChannelSpec::of(&c).ok();
         Self {
-            batch: c.kind == "sql",
+            batch: !spec.as_ref().is_some_and(ChannelSpec::is_streaming),
+            mappable: spec.as_ref().is_some_and(ChannelSpec::reads_database),
             name: c.name,
             institution: c.institution,
             kind: c.kind,
