@@ -170,12 +170,12 @@ impl Monitor {
             .collect();
         for c in &channels {
             let checked = async {
+                let spec = ChannelSpec::of(c)?;
                 if c.enabled {
-                    self.check_source(c).await?;
+                    self.check_source(c, &spec).await?;
                 }
                 self.check_runs(c).await?;
-                self.check_volume(c, now).await?;
-                let spec = ChannelSpec::of(c)?;
+                self.check_volume(c, &spec, now).await?;
                 if matches!(spec, ChannelSpec::Cdc { .. }) {
                     self.check_slot(c, &spec).await?;
                 }
@@ -291,8 +291,8 @@ impl Monitor {
     }
 
     /// The channel's raw tables, where everything it received lands with its time of receipt.
-    fn raw_tables(c: &Channel) -> Result<Vec<TableName>, IngestError> {
-        let tables: Vec<String> = match ChannelSpec::of(c)? {
+    fn raw_tables(c: &Channel, spec: &ChannelSpec) -> Result<Vec<TableName>, IngestError> {
+        let tables: Vec<String> = match spec {
             ChannelSpec::Sql { tables, .. }
             | ChannelSpec::Cdc { tables, .. }
             | ChannelSpec::Folder { tables, .. } => {
@@ -310,11 +310,12 @@ impl Monitor {
     async fn hourly_volume(
         &self,
         c: &Channel,
+        spec: &ChannelSpec,
         now: Millis,
     ) -> Result<BTreeMap<i64, f64>, IngestError> {
         let since_us = (now - 15 * DAY_MS) * 1000;
         let mut hours: BTreeMap<i64, f64> = BTreeMap::new();
-        for t in Self::raw_tables(c)? {
+        for t in Self::raw_tables(c, spec)? {
             if !self.env.lake.exists(&t).await? {
                 continue;
             }
@@ -337,8 +338,13 @@ impl Monitor {
 
     /// The last complete hour against the same hour of the previous seven days, and yesterday
     /// (CST) against the fourteen days before, from the day the channel first received rows.
-    async fn check_volume(&self, c: &Channel, now: Millis) -> Result<(), IngestError> {
-        let hours = self.hourly_volume(c, now).await?;
+    async fn check_volume(
+        &self,
+        c: &Channel,
+        spec: &ChannelSpec,
+        now: Millis,
+    ) -> Result<(), IngestError> {
+        let hours = self.hourly_volume(c, spec, now).await?;
         let mut found = Vec::new();
         if let Some(first) = hours.keys().next().copied() {
             let at = |h: i64| hours.get(&h).copied().unwrap_or(0.0);
@@ -382,15 +388,21 @@ impl Monitor {
 
     /// The channel's source reached and timed (unreachable, it alerts), and a message
     /// channel's journal backlog against its limit.
-    async fn check_source(&self, c: &Channel) -> Result<(), IngestError> {
+    async fn check_source(&self, c: &Channel, spec: &ChannelSpec) -> Result<(), IngestError> {
         let probes = [
             (
-                probe::source(&self.env, c).await?,
+                probe::source(&self.env, c, spec).await,
                 "source_unreachable",
                 "source",
             ),
             (
-                probe::journal(&self.env, c, self.options.journal_backlog_alert_bytes).await?,
+                match spec {
+                    ChannelSpec::Mllp { .. } => {
+                        let limit = self.options.journal_backlog_alert_bytes;
+                        probe::journal(&self.env, c, limit).await?
+                    }
+                    _ => None,
+                },
                 "journal_backlog",
                 "journal",
             ),

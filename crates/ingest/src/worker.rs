@@ -87,6 +87,8 @@ struct Job {
 
 pub struct Worker {
     env: ChannelEnv,
+    /// The machine's name, as reported with each heartbeat.
+    host: String,
     options: WorkerOptions,
     started_at: Millis,
     jobs: BTreeMap<String, Job>,
@@ -96,6 +98,7 @@ impl Worker {
     pub fn new(env: ChannelEnv, options: WorkerOptions) -> Self {
         Self {
             env,
+            host: hostname(),
             options,
             started_at: now_millis(),
             jobs: BTreeMap::new(),
@@ -331,7 +334,7 @@ impl Worker {
     async fn report(&self, stopped_at: Option<Millis>) {
         let status = WorkerStatus {
             id: self.options.id.clone(),
-            host: hostname(),
+            host: self.host.clone(),
             pid: i64::from(std::process::id()),
             started_at: self.started_at,
             seen_at: now_millis(),

@@ -33,18 +33,17 @@ fn status(
 }
 
 /// The channel's source, when it has one hdos reaches out to (not a message channel's).
-pub async fn source(env: &ChannelEnv, c: &Channel) -> Result<Option<LinkStatus>, IngestError> {
-    let spec = ChannelSpec::of(c)?;
+pub async fn source(env: &ChannelEnv, c: &Channel, spec: &ChannelSpec) -> Option<LinkStatus> {
     let started = Instant::now();
-    let outcome = match &spec {
-        ChannelSpec::Mllp { .. } => return Ok(None),
+    let outcome = match spec {
+        ChannelSpec::Mllp { .. } => return None,
         ChannelSpec::Folder { path, .. } => match std::fs::read_dir(path) {
             Ok(entries) => Ok(format!("{} entries in {}", entries.count(), path.display())),
             Err(e) => Err(format!("{}: {e}", path.display())),
         },
-        ChannelSpec::Sql { .. } | ChannelSpec::Cdc { .. } => tables(env, &spec).await,
+        ChannelSpec::Sql { .. } | ChannelSpec::Cdc { .. } => tables(env, spec).await,
     };
-    Ok(Some(status(&c.name, "source", started, outcome)))
+    Some(status(&c.name, "source", started, outcome))
 }
 
 /// Lists the source's tables within the limit.
