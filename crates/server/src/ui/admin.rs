@@ -16,7 +16,8 @@ use hdos_core::{Role, TokenId, UserId};
 use hdos_store::{Page, Secret};
 use serde::Deserialize;
 
-fn see_other(to: &str) -> Response {
+/// The answer to a form that worked: go to `to`.
+pub(crate) fn see_other(to: &str) -> Response {
     (StatusCode::SEE_OTHER, [(header::LOCATION, to.to_owned())]).into_response()
 }
 

@@ -10,7 +10,7 @@ use crate::{
 };
 use axum::{
     extract::{Path, Query, State},
-    http::{StatusCode, header},
+    http::StatusCode,
     response::{IntoResponse, Response},
 };
 use hdos_core::Role;
@@ -194,7 +194,7 @@ pub async fn channel_action(
     Path((name, action)): Path<(String, ChannelAction)>,
 ) -> Response {
     match actions::channel_action(&app, &p, &name, action).await {
-        Ok(()) => (StatusCode::SEE_OTHER, [(header::LOCATION, PATH)]).into_response(),
+        Ok(()) => super::admin::see_other(PATH),
         Err(e) => PageError::new(ctx.t, e).into_response(),
     }
 }

@@ -14,7 +14,7 @@ use crate::{
 use axum::{
     Form,
     extract::{Path, Query, State},
-    http::{StatusCode, header},
+    http::StatusCode,
     response::{IntoResponse, Response},
 };
 use hdos_core::{ErrorKind, mask::MaskKind, standard::Standard};
@@ -263,11 +263,7 @@ pub async fn submit(
     }
     .await;
     match result {
-        Ok((_, _, _, _, true)) => (
-            StatusCode::SEE_OTHER,
-            [(header::LOCATION, format!("{}?msg=saved", path(&name)))],
-        )
-            .into_response(),
+        Ok((_, _, _, _, true)) => super::admin::see_other(&format!("{}?msg=saved", path(&name))),
         Ok((channel, spec, problem, tables, false)) => render(
             if problem.is_empty() {
                 StatusCode::OK

@@ -11,7 +11,7 @@ use crate::{
 };
 use axum::{
     extract::{Path, State},
-    http::{StatusCode, header},
+    http::StatusCode,
     response::{IntoResponse, Response},
 };
 use hdos_core::Role;
@@ -336,7 +336,7 @@ pub async fn alert_action(
     Path((id, action)): Path<(i64, AlertAction)>,
 ) -> Response {
     match actions::alert_action(&app, &p, id, action).await {
-        Ok(()) => (StatusCode::SEE_OTHER, [(header::LOCATION, PATH)]).into_response(),
+        Ok(()) => super::admin::see_other(PATH),
         Err(e) => PageError::new(ctx.t, e).into_response(),
     }
 }
