@@ -245,17 +245,22 @@ pub enum ConnectionCommand {
         /// The institution whose system this is.
         #[arg(long)]
         institution: String,
+        /// The kind of database.
+        #[arg(long, value_enum, default_value_t = ConnectionKind::Postgres)]
+        kind: ConnectionKind,
         #[arg(long)]
         host: String,
-        #[arg(long, default_value_t = 5432)]
-        port: u16,
+        /// Default: 5432 for PostgreSQL, 3306 for MySQL.
+        #[arg(long)]
+        port: Option<u16>,
         #[arg(long)]
         database: String,
         #[arg(long)]
         user: String,
-        /// The schema that holds the HIS tables.
+        /// The schema that holds the HIS tables (PostgreSQL; default `public`). A MySQL
+        /// database is its own schema.
         #[arg(long)]
-        schema: String,
+        schema: Option<String>,
         #[arg(long, default_value = "HDOS_SOURCE_PASSWORD")]
         password_env: String,
     },
@@ -272,6 +277,29 @@ pub enum ConnectionCommand {
     Remove {
         name: String,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ConnectionKind {
+    Postgres,
+    /// MySQL or MariaDB.
+    Mysql,
+}
+
+impl ConnectionKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Postgres => "postgres",
+            Self::Mysql => "mysql",
+        }
+    }
+
+    pub fn default_port(self) -> u16 {
+        match self {
+            Self::Postgres => 5432,
+            Self::Mysql => 3306,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -361,10 +389,10 @@ pub struct ChannelAddArgs {
 #[derive(Debug, Subcommand)]
 pub enum MonitorCommand {
     /// One monitoring pass now over every channel: failed runs, runs that read nothing, hourly
-    /// and daily volume, and reconciliation of SQL and CDC channels; prints the open alerts.
+    /// and daily volume, and reconciliation of SQL, CDC and MLLP channels; prints the open alerts.
     Check,
-    /// Reconcile one SQL or CDC channel against its source now: one JSON line per dataset and
-    /// day (source rows, lake rows, refused rows, key checksums); a gap raises an alert.
+    /// Reconcile one SQL, CDC or MLLP channel against its source now: one JSON line per dataset
+    /// and day (source rows, lake rows, refused rows, key checksums); a gap raises an alert.
     Reconcile { channel: String },
     /// The alerts, newest first, one JSON line each: unresolved ones, or all with `--all`.
     Alerts {

@@ -102,7 +102,7 @@ impl Default for WorkerConfig {
 pub struct MonitorConfig {
     /// Seconds between monitoring passes (failed runs, empty runs, volume, reconciliation).
     pub interval_seconds: u64,
-    /// Minutes between reconciliations of each SQL and CDC channel against its source.
+    /// Minutes between reconciliations of each SQL, CDC and MLLP channel against its source.
     pub reconcile_minutes: u64,
     /// New alerts are POSTed here as JSON (`{"alert": {…}}`); empty means none.
     pub webhook_url: String,

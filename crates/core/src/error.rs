@@ -14,6 +14,8 @@ pub enum ErrorKind {
     Unauthenticated,
     Forbidden,
     TooManyRequests,
+    /// A request body beyond its limit.
+    TooLarge,
     Unavailable,
     Timeout,
     Internal,
@@ -31,6 +33,7 @@ impl ErrorKind {
             Self::Unauthenticated => "unauthenticated",
             Self::Forbidden => "forbidden",
             Self::TooManyRequests => "too_many_requests",
+            Self::TooLarge => "too_large",
             Self::Unavailable => "unavailable",
             Self::Timeout => "timeout",
             Self::Internal => "internal",

@@ -134,7 +134,7 @@ async fn run_chunks(
     let columns = tokio::task::spawn_blocking(move || source.open(&t, None)?.columns())
         .await
         .map_err(|e| internal(&table, e))??;
-    crate::drift::check(
+    let absent = crate::drift::check(
         store,
         (&job.channel, &job.institution),
         &table,
@@ -143,7 +143,7 @@ async fn run_chunks(
     )
     .await?;
     let columns: Vec<String> = columns.into_iter().map(|c| c.name).collect();
-    let mapping = CompiledMapping::new(&job.mapping, dataset, &columns)?;
+    let mapping = CompiledMapping::with_absent(&job.mapping, dataset, &columns, &absent)?;
     let landing = Landing::new(&job.channel, &table, &job.institution, &columns, &mapping)?;
     landing.prepare(lake).await?;
 

@@ -172,7 +172,7 @@ impl CdcChannel {
                 .dataset(&m.dataset)
                 .ok_or_else(|| IngestError::UnknownDataset(m.dataset.clone()))?;
             let read = m.columns_read(None)?.0;
-            crate::drift::check(
+            let absent = crate::drift::check(
                 store.as_ref(),
                 (&config.channel, &config.institution),
                 &m.source_table,
@@ -181,7 +181,7 @@ impl CdcChannel {
             )
             .await?;
             let names: Vec<String> = columns.into_iter().map(|c| c.name).collect();
-            let mapping = CompiledMapping::new(m, dataset, &names)?;
+            let mapping = CompiledMapping::with_absent(m, dataset, &names, &absent)?;
             let landing = Landing::new(
                 &config.channel,
                 &m.source_table,

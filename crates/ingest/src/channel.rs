@@ -84,10 +84,15 @@ impl ChannelSpec {
         matches!(self, Self::Cdc { .. } | Self::Mllp { .. })
     }
 
-    /// Whether it reads a database (SQL, CDC): what reconciliation counts and the mapping page
-    /// previews.
+    /// Whether it reads a database (SQL, CDC): what the mapping page previews.
     pub fn reads_database(&self) -> bool {
         matches!(self, Self::Sql { .. } | Self::Cdc { .. })
+    }
+
+    /// Whether it has a standing source to reconcile the lake with: a database, or the messages
+    /// a message channel acknowledged. A folder's files come and go.
+    pub fn reconciles(&self) -> bool {
+        !matches!(self, Self::Folder { .. })
     }
 
     /// The table mappings the channel keeps (none for message channels).
@@ -122,8 +127,9 @@ impl ChannelSpec {
             } => name,
             Self::Folder { .. } | Self::Mllp { .. } => return Ok(None),
         };
-        let (url, schema) = connection_url(env.store.as_ref(), &env.master_key, name).await?;
-        Ok(Some(BatchSource::Postgres { url, schema }))
+        Ok(Some(
+            connection_source(env.store.as_ref(), &env.master_key, name).await?,
+        ))
     }
 
     /// Reads a stored channel's spec.
@@ -186,12 +192,13 @@ pub struct ChannelEnv {
     pub journal_root: PathBuf,
 }
 
-/// The URL (password unsealed) and schema of a stored PostgreSQL connection.
-pub async fn connection_url(
+/// The database a stored connection reaches, its password unsealed: a PostgreSQL schema or a
+/// MySQL/MariaDB database.
+pub async fn connection_source(
     store: &dyn MetaStore,
     key: &MasterKey,
     name: &str,
-) -> Result<(Secret, String), IngestError> {
+) -> Result<BatchSource, IngestError> {
     let bad = |reason: String| IngestError::Connection {
         name: name.to_owned(),
         reason,
@@ -200,14 +207,17 @@ pub async fn connection_url(
         .connection(name)
         .await?
         .ok_or_else(|| bad("no connection has this name (see `hdos connection list`)".into()))?;
-    if c.kind != "postgres" {
-        return Err(bad(format!(
-            "it is of kind `{}`, which hdos cannot read yet",
-            c.kind
-        )));
-    }
-    let mut url =
-        url::Url::parse("postgres://localhost").map_err(|e| bad(format!("invalid URL: {e}")))?;
+    let scheme = match c.kind.as_str() {
+        "postgres" => "postgres",
+        "mysql" => "mysql",
+        other => {
+            return Err(bad(format!(
+                "it is of kind `{other}`; hdos reads `postgres` and `mysql`"
+            )));
+        }
+    };
+    let mut url = url::Url::parse(&format!("{scheme}://localhost"))
+        .map_err(|e| bad(format!("invalid URL: {e}")))?;
     url.set_host(Some(&c.host))
         .map_err(|e| bad(format!("invalid host `{}`: {e}", c.host)))?;
     let port = u16::try_from(c.port).map_err(|_| bad(format!("invalid port {}", c.port)))?;
@@ -220,7 +230,14 @@ pub async fn connection_url(
         let _ = url.set_password(Some(password.expose()));
     }
     url.set_path(&c.database);
-    Ok((Secret::new(url.as_str()), c.schema))
+    let url = Secret::new(url.as_str());
+    Ok(match scheme {
+        "postgres" => BatchSource::Postgres {
+            url,
+            schema: c.schema,
+        },
+        _ => BatchSource::Mysql { url },
+    })
 }
 
 /// Runs one channel: a batch channel until its tables are read (or `stop` turns true between
@@ -301,8 +318,15 @@ pub async fn run(
             let _ = stop.wait_for(|s| *s).await;
             Ok(running.stop().await?.counts)
         }
-        // `database` gives SQL channels a database and CDC channels a PostgreSQL one.
-        (ChannelSpec::Sql { .. } | ChannelSpec::Cdc { .. }, _) => Err(IngestError::Channel {
+        (ChannelSpec::Cdc { connection, .. }, Some(_)) => Err(IngestError::Channel {
+            channel: channel.name,
+            reason: format!(
+                "log-based collection reads PostgreSQL, and connection `{connection}` is not \
+                 PostgreSQL; collect it with a sql channel"
+            ),
+        }),
+        // `database` gives every SQL and CDC channel a database.
+        (ChannelSpec::Sql { .. } | ChannelSpec::Cdc { .. }, None) => Err(IngestError::Channel {
             channel: channel.name,
             reason: "it names no database hdos can read".into(),
         }),

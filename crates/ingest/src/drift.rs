@@ -1,8 +1,10 @@
 //! Schema drift: a source table's columns against those the channel saw last time. An added,
 //! dropped or retyped column is recorded as an alert (`schema_drift`, one per table, updated
 //! while it lasts) naming each change and whether the mapping reads the column; the run goes on,
-//! so mapped fields keep flowing. A dropped column the mapping reads stops that table's run with
-//! the mapping's error, which the alert explains.
+//! so mapped fields keep flowing. A column the mapping reads that has gone from a table the
+//! channel has read before is *absent*: its field is written empty (a required one sends its rows
+//! to quarantine) and the alert says so at every run until the mapping or the source changes. On
+//! a table never read before, a missing column is the mapping's error, not drift.
 
 use crate::{IngestError, source::Column};
 use hdos_store::{MetaStore, NewAlert};
@@ -60,31 +62,48 @@ pub fn compare(old: &[Column], new: &[Column]) -> Vec<Drift> {
     out
 }
 
+/// The columns `mapped` reads that `columns` lacks: absent, on a table read before.
+pub fn absent_from(columns: &[Column], mapped: &[String]) -> Vec<String> {
+    mapped
+        .iter()
+        .filter(|m| !columns.iter().any(|c| &c.name == *m))
+        .cloned()
+        .collect()
+}
+
 /// Compares `columns` with what the channel saw last in `table`, raises an alert when they
-/// differ, and remembers them. `mapped` are the columns the table's mapping reads.
+/// differ or a mapped column is absent, and remembers them. `mapped` are the columns the table's
+/// mapping reads. Returns the absent mapped columns, whose fields are to be written empty.
 pub async fn check(
     store: &dyn MetaStore,
     (channel, institution): (&str, &str),
     table: &str,
     columns: &[Column],
     mapped: &[String],
-) -> Result<Vec<Drift>, IngestError> {
+) -> Result<Vec<String>, IngestError> {
     let json = serde_json::to_string(columns).unwrap_or_default();
-    let drift = match store.source_schema(channel, table).await? {
+    let (drift, absent) = match store.source_schema(channel, table).await? {
         Some(old) => {
             let old: Vec<Column> = serde_json::from_str(&old).unwrap_or_default();
-            compare(&old, columns)
+            (compare(&old, columns), absent_from(columns, mapped))
         }
-        None => Vec::new(),
+        None => (Vec::new(), Vec::new()),
     };
-    if !drift.is_empty() {
-        let changes: Vec<String> = drift
+    if !drift.is_empty() || !absent.is_empty() {
+        let mut changes: Vec<String> = drift
             .iter()
             .map(|d| {
                 let mapped = mapped.iter().any(|m| m == d.column());
                 format!("{}{}", d.describe(), if mapped { " (mapped)" } else { "" })
             })
             .collect();
+        if !absent.is_empty() {
+            let names: Vec<String> = absent.iter().map(|c| format!("`{c}`")).collect();
+            changes.push(format!(
+                "mapped {} no longer at the source, written empty until the mapping changes",
+                names.join(", ")
+            ));
+        }
         tracing::warn!(channel, table, changes = %changes.join("; "), "source schema changed");
         store
             .raise_alert(&NewAlert {
@@ -97,7 +116,7 @@ pub async fn check(
             .await?;
     }
     store.save_source_schema(channel, table, &json).await?;
-    Ok(drift)
+    Ok(absent)
 }
 
 #[cfg(test)]

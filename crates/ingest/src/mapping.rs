@@ -162,6 +162,17 @@ impl CompiledMapping {
         dataset: &Dataset,
         columns: &[String],
     ) -> Result<Self, IngestError> {
+        Self::with_absent(mapping, dataset, columns, &[])
+    }
+
+    /// As [`CompiledMapping::new`], with the source columns in `absent` (gone from the source
+    /// since the mapping was made) read as empty rather than refused.
+    pub fn with_absent(
+        mapping: &TableMapping,
+        dataset: &Dataset,
+        columns: &[String],
+        absent: &[String],
+    ) -> Result<Self, IngestError> {
         let invalid = |reason: String| IngestError::InvalidMapping {
             table: mapping.source_table.clone(),
             reason,
@@ -208,6 +219,7 @@ impl CompiledMapping {
             let mapped = mapping.fields.iter().find(|f| f.target == field.name);
             let expression = mapped.and_then(|m| m.expression.as_deref());
             let input = match (mapped.and_then(|m| m.source.as_deref()), expression) {
+                (Some(src), _) if absent.iter().any(|a| a == src) => Input::Absent,
                 (Some(src), _) => Input::Column(column(src)?),
                 (None, Some(text)) => Input::Expression(
                     Expression::parse(text, find)

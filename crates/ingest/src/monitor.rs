@@ -1,7 +1,8 @@
 //! Link monitoring (链路监控): one pass over every channel raises, updates and resolves alerts —
 //! failed runs, a run that read nothing on a normally busy channel, hourly and daily volume
-//! against the channel's own baseline, and reconciliation of SQL and CDC channels against their
-//! sources. In a cluster one worker at a time monitors, under the lease `hdos:monitor`.
+//! against the channel's own baseline, and reconciliation of SQL, CDC and MLLP channels against
+//! their sources — and keeps each pass's link samples for the charts. In a cluster one worker at
+//! a time monitors, under the lease `hdos:monitor`.
 
 pub mod probe;
 pub mod volume;
@@ -23,7 +24,8 @@ use hdos_lake::{
     },
 };
 use hdos_store::{
-    Alert, Channel, Millis, NewAlert, Page, ReconciliationDay, RunFilter, RunStatus, now_millis,
+    Alert, Channel, LinkSample, Millis, NewAlert, Page, ReconciliationDay, RunFilter, RunStatus,
+    now_millis,
 };
 use std::{
     collections::{BTreeMap, HashMap},
@@ -39,12 +41,14 @@ const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 24 * HOUR_MS;
 /// China Standard Time: days and hours in alerts are the region's.
 const CST_MS: i64 = 8 * HOUR_MS;
+/// How long each pass's link samples are kept, for the dashboard's charts.
+const SAMPLES_KEPT_MS: i64 = 14 * DAY_MS;
 
 #[derive(Debug, Clone)]
 pub struct MonitorOptions {
     /// How often a pass runs.
     pub interval: Duration,
-    /// How often each SQL and CDC channel is reconciled.
+    /// How often each SQL, CDC and MLLP channel is reconciled.
     pub reconcile_every: Duration,
     /// A mismatch is checked again after this long before it alerts, so rows in flight (a CDC
     /// batch landing) do not.
@@ -160,6 +164,10 @@ impl Monitor {
             .store
             .save_link_status(&probe::lake(&self.env).await)
             .await?;
+        self.env
+            .store
+            .prune_link_samples(now - SAMPLES_KEPT_MS)
+            .await?;
         let running: Vec<String> = self
             .env
             .store
@@ -171,13 +179,23 @@ impl Monitor {
         for c in &channels {
             let checked = async {
                 let spec = ChannelSpec::of(c)?;
+                let mut sample = LinkSample {
+                    channel: c.name.clone(),
+                    institution: c.institution.clone(),
+                    at: now,
+                    latency_ms: None,
+                    backlog_bytes: None,
+                };
                 if c.enabled {
-                    self.check_source(c, &spec).await?;
+                    self.check_source(c, &spec, &mut sample).await?;
                 }
                 self.check_runs(c).await?;
                 self.check_volume(c, &spec, now).await?;
                 if matches!(spec, ChannelSpec::Cdc { .. }) {
-                    self.check_slot(c, &spec).await?;
+                    self.check_slot(c, &spec, &mut sample).await?;
+                }
+                if c.enabled {
+                    self.env.store.save_link_sample(&sample).await?;
                 }
                 // A batch run in progress would show as a gap; a stream is always in progress.
                 let busy = !spec.is_streaming() && running.contains(&c.name);
@@ -185,7 +203,7 @@ impl Monitor {
                     .reconciled
                     .get(&c.name)
                     .is_none_or(|at| at.elapsed() >= self.options.reconcile_every);
-                if c.enabled && due && !busy && spec.reads_database() {
+                if c.enabled && due && !busy && spec.reconciles() {
                     self.reconcile_channel(c).await?;
                     self.reconciled.insert(c.name.clone(), Instant::now());
                 }
@@ -388,24 +406,30 @@ impl Monitor {
 
     /// The channel's source reached and timed (unreachable, it alerts), and a message
     /// channel's journal backlog against its limit.
-    async fn check_source(&self, c: &Channel, spec: &ChannelSpec) -> Result<(), IngestError> {
+    /// Probes the channel's source and (MLLP) journal, alerting on either; returns the sample:
+    /// the source's answer time and the journal's backlog.
+    async fn check_source(
+        &self,
+        c: &Channel,
+        spec: &ChannelSpec,
+        sample: &mut LinkSample,
+    ) -> Result<(), IngestError> {
+        let source = probe::source(&self.env, c, spec).await;
+        sample.latency_ms = source.as_ref().filter(|s| s.ok).map(|s| s.latency_ms);
+        let journal = match spec {
+            ChannelSpec::Mllp { .. } => {
+                let limit = self.options.journal_backlog_alert_bytes;
+                probe::journal(&self.env, c, limit).await?
+            }
+            _ => None,
+        };
+        let journal = journal.map(|(status, backlog)| {
+            sample.backlog_bytes = Some(i64::try_from(backlog).unwrap_or(i64::MAX));
+            status
+        });
         let probes = [
-            (
-                probe::source(&self.env, c, spec).await,
-                "source_unreachable",
-                "source",
-            ),
-            (
-                match spec {
-                    ChannelSpec::Mllp { .. } => {
-                        let limit = self.options.journal_backlog_alert_bytes;
-                        probe::journal(&self.env, c, limit).await?
-                    }
-                    _ => None,
-                },
-                "journal_backlog",
-                "journal",
-            ),
+            (source, "source_unreachable", "source"),
+            (journal, "journal_backlog", "journal"),
         ];
         for (status, kind, subject) in probes {
             let Some(status) = status else { continue };
@@ -419,12 +443,18 @@ impl Monitor {
         Ok(())
     }
 
-    /// The CDC slot's WAL beyond what reached the lake, against the limit.
-    async fn check_slot(&self, c: &Channel, spec: &ChannelSpec) -> Result<(), IngestError> {
+    /// The CDC slot's WAL beyond what reached the lake, against the limit; kept in the sample.
+    async fn check_slot(
+        &self,
+        c: &Channel,
+        spec: &ChannelSpec,
+        sample: &mut LinkSample,
+    ) -> Result<(), IngestError> {
         let Some(BatchSource::Postgres { url, .. }) = spec.database(&self.env).await? else {
             return Ok(());
         };
         let lag = crate::cdc::slot_lag(&url, &c.name).await?;
+        sample.backlog_bytes = lag;
         let mib = |b: i64| b as f64 / 1_048_576.0;
         let found = match lag {
             Some(bytes) if bytes > self.options.slot_lag_alert_bytes => vec![(

@@ -2,7 +2,10 @@
 //! per day (China Standard Time, of each row's event time). The source side is read whole and
 //! mapped as collection maps it; rows the mapping refuses are counted apart (they are in
 //! quarantine). Each side is a count of distinct keys and an order-independent checksum of them,
-//! so equal counts with different rows still differ.
+//! so equal counts with different rows still differ. A message channel's source side is the
+//! messages it acknowledged (`messages.rs`).
+
+mod messages;
 
 use crate::{
     IngestError,
@@ -46,6 +49,10 @@ impl Side {
         self.keys.insert(key, day);
     }
 
+    fn remove(&mut self, key: u64) {
+        self.keys.remove(&key);
+    }
+
     fn by_day(&self) -> BTreeMap<String, Tally> {
         let mut out: BTreeMap<String, Tally> = BTreeMap::new();
         for (key, day) in &self.keys {
@@ -87,9 +94,11 @@ fn key_text(v: &StdValue) -> String {
 }
 
 /// The source side of one table: its mapped keys by day, and how many rows the mapping refused.
+/// On a table the channel has `read_before`, mapped columns gone from the source read as empty,
+/// as collection reads them.
 fn read_source(
     source: &BatchSource,
-    mapping: &TableMapping,
+    (mapping, read_before): (&TableMapping, bool),
     env: &ChannelEnv,
     institution: &str,
     side: &mut Side,
@@ -99,8 +108,14 @@ fn read_source(
         .dataset(&mapping.dataset)
         .ok_or_else(|| IngestError::UnknownDataset(mapping.dataset.clone()))?;
     let mut reader = source.open(&mapping.source_table, mapping.cursor.as_deref())?;
-    let columns: Vec<String> = reader.columns()?.into_iter().map(|c| c.name).collect();
-    let compiled = CompiledMapping::new(mapping, dataset, &columns)?;
+    let columns = reader.columns()?;
+    let absent = if read_before {
+        crate::drift::absent_from(&columns, &mapping.columns_read(None)?.0)
+    } else {
+        Vec::new()
+    };
+    let columns: Vec<String> = columns.into_iter().map(|c| c.name).collect();
+    let compiled = CompiledMapping::with_absent(mapping, dataset, &columns, &absent)?;
     let keys: Vec<usize> = dataset
         .key
         .iter()
@@ -190,14 +205,54 @@ async fn read_lake(
     Ok(())
 }
 
-/// Reconciles a SQL or CDC channel; other kinds have no source to count.
+/// One dataset's days, each side's keys compared; refused rows are counted on an undated day.
+fn compare(
+    channel: &Channel,
+    dataset: &str,
+    (source_side, lake_side): (&Side, &Side),
+    unmapped: i64,
+    checked_at: i64,
+) -> Vec<ReconciliationDay> {
+    let (source_days, lake_days) = (source_side.by_day(), lake_side.by_day());
+    let undated = String::new();
+    let mut days: Vec<&String> = source_days.keys().chain(lake_days.keys()).collect();
+    // Refused rows have no event time to date them by; an empty source table still has a
+    // result, with nothing on either side.
+    if unmapped > 0 || days.is_empty() {
+        days.push(&undated);
+    }
+    days.sort();
+    days.dedup();
+    days.into_iter()
+        .map(|day| {
+            let s = source_days.get(day).copied().unwrap_or_default();
+            let l = lake_days.get(day).copied().unwrap_or_default();
+            ReconciliationDay {
+                channel: channel.name.clone(),
+                dataset: dataset.to_owned(),
+                institution: channel.institution.clone(),
+                day: day.clone(),
+                source_rows: s.rows,
+                lake_rows: l.rows,
+                unmapped_rows: if day.is_empty() { unmapped } else { 0 },
+                source_checksum: format!("{:016x}", s.checksum),
+                lake_checksum: format!("{:016x}", l.checksum),
+                checked_at,
+            }
+        })
+        .collect()
+}
+
+/// Reconciles a SQL, CDC or MLLP channel; folder channels have no standing source to count
+/// (files come and go).
 pub async fn reconcile(
     env: &ChannelEnv,
     channel: &Channel,
 ) -> Result<Vec<ReconciliationDay>, IngestError> {
     let spec = ChannelSpec::of(channel)?;
-    // Folders and message channels have no standing source to count: files and messages come
-    // and go.
+    if let ChannelSpec::Mllp { mappings, .. } = &spec {
+        return messages::reconcile(env, channel, mappings.as_deref()).await;
+    }
     let Some(source) = spec.database(env).await? else {
         return Ok(Vec::new());
     };
@@ -208,13 +263,22 @@ pub async fn reconcile(
     let checked_at = now_millis();
     let mut out = Vec::new();
     for (dataset, mappings) in by_dataset {
+        let mut read_before = Vec::with_capacity(mappings.len());
+        for m in &mappings {
+            read_before.push(
+                env.store
+                    .source_schema(&channel.name, &m.source_table)
+                    .await?
+                    .is_some(),
+            );
+        }
         // Sources drive their own connections: read on a blocking thread.
         let (env2, institution, src) = (env.clone(), channel.institution.clone(), source.clone());
         let (source_side, unmapped) = tokio::task::spawn_blocking(move || {
             let mut side = Side::default();
             let mut unmapped = 0;
-            for m in &mappings {
-                unmapped += read_source(&src, m, &env2, &institution, &mut side)?;
+            for (m, before) in mappings.iter().zip(read_before) {
+                unmapped += read_source(&src, (m, before), &env2, &institution, &mut side)?;
             }
             Ok::<_, IngestError>((side, unmapped))
         })
@@ -225,32 +289,13 @@ pub async fn reconcile(
         })??;
         let mut lake_side = Side::default();
         read_lake(env, channel, &dataset, &mut lake_side).await?;
-        let (source_days, lake_days) = (source_side.by_day(), lake_side.by_day());
-        let undated = String::new();
-        let mut days: Vec<&String> = source_days.keys().chain(lake_days.keys()).collect();
-        // Refused rows have no event time to date them by; an empty source table still has a
-        // result, with nothing on either side.
-        if unmapped > 0 || days.is_empty() {
-            days.push(&undated);
-        }
-        days.sort();
-        days.dedup();
-        for day in days {
-            let s = source_days.get(day).copied().unwrap_or_default();
-            let l = lake_days.get(day).copied().unwrap_or_default();
-            out.push(ReconciliationDay {
-                channel: channel.name.clone(),
-                dataset: dataset.clone(),
-                institution: channel.institution.clone(),
-                day: day.clone(),
-                source_rows: s.rows,
-                lake_rows: l.rows,
-                unmapped_rows: if day.is_empty() { unmapped } else { 0 },
-                source_checksum: format!("{:016x}", s.checksum),
-                lake_checksum: format!("{:016x}", l.checksum),
-                checked_at,
-            });
-        }
+        out.extend(compare(
+            channel,
+            &dataset,
+            (&source_side, &lake_side),
+            unmapped,
+            checked_at,
+        ));
     }
     Ok(out)
 }

@@ -2,6 +2,7 @@
 //! spells them, so the raw zone keeps them as received and mapping decides what they mean.
 
 pub mod file;
+pub mod mysql;
 pub mod postgres;
 pub mod sqlite;
 
@@ -21,6 +22,8 @@ pub enum BatchSource {
         url: hdos_store::Secret,
         schema: String,
     },
+    /// A MySQL or MariaDB database, named by its URL (which carries the credentials).
+    Mysql { url: hdos_store::Secret },
 }
 
 /// A source opened to read one table in chunks.
@@ -34,6 +37,11 @@ pub enum TableReader {
     File(file::FileSource),
     Postgres {
         source: postgres::PostgresSource,
+        table: String,
+        cursor: Option<String>,
+    },
+    Mysql {
+        source: mysql::MysqlSource,
         table: String,
         cursor: Option<String>,
     },
@@ -53,7 +61,21 @@ impl BatchSource {
                 table: table.to_owned(),
                 cursor: cursor.map(str::to_owned),
             },
+            Self::Mysql { url } => TableReader::Mysql {
+                source: mysql::MysqlSource::open(url.expose())?,
+                table: table.to_owned(),
+                cursor: cursor.map(str::to_owned),
+            },
         })
+    }
+
+    /// What to call the source in messages, without its credentials.
+    pub fn display_name(&self) -> String {
+        match self {
+            Self::Sqlite(p) | Self::File(p) => p.display().to_string(),
+            Self::Postgres { url, schema } => postgres::display_name(url.expose(), schema),
+            Self::Mysql { url } => mysql::display_name(url.expose()),
+        }
     }
 }
 
@@ -62,6 +84,7 @@ impl BatchSource {
 pub enum Catalog {
     Sqlite(sqlite::SqliteSource),
     Postgres(postgres::PostgresSource),
+    Mysql(mysql::MysqlSource),
 }
 
 impl BatchSource {
@@ -72,6 +95,7 @@ impl BatchSource {
             Self::Postgres { url, schema } => Ok(Catalog::Postgres(
                 postgres::PostgresSource::open(url.expose(), schema)?,
             )),
+            Self::Mysql { url } => Ok(Catalog::Mysql(mysql::MysqlSource::open(url.expose())?)),
             Self::File(path) => Err(IngestError::Source {
                 source_name: path.display().to_string(),
                 reason: "a data file has no tables to list".into(),
@@ -85,6 +109,7 @@ impl Catalog {
         match self {
             Self::Sqlite(s) => s.tables(),
             Self::Postgres(s) => s.tables(),
+            Self::Mysql(s) => s.tables(),
         }
     }
 
@@ -92,6 +117,7 @@ impl Catalog {
         match self {
             Self::Sqlite(s) => s.columns(table),
             Self::Postgres(s) => s.columns(table),
+            Self::Mysql(s) => s.columns(table),
         }
     }
 
@@ -104,6 +130,7 @@ impl Catalog {
         match self {
             Self::Sqlite(s) => s.sample(table, limit),
             Self::Postgres(s) => s.sample(table, limit),
+            Self::Mysql(s) => s.sample(table, limit),
         }
     }
 }
@@ -114,6 +141,7 @@ impl TableReader {
             Self::Sqlite { source, table, .. } => source.columns(table),
             Self::File(f) => Ok(f.columns()),
             Self::Postgres { source, table, .. } => source.columns(table),
+            Self::Mysql { source, table, .. } => source.columns(table),
         }
     }
 
@@ -135,6 +163,11 @@ impl TableReader {
                 table,
                 cursor,
             } => source.read_chunk(table, cursor.as_deref(), after, limit),
+            Self::Mysql {
+                source,
+                table,
+                cursor,
+            } => source.read_chunk(table, cursor.as_deref(), after, limit),
         }
     }
 }
@@ -146,6 +179,22 @@ pub struct Column {
     pub declared_type: String,
 }
 
+/// The position of the cursor column `cursor` among `cols`, or the error that it is missing.
+fn cursor_index(
+    cols: &[Column],
+    cursor: Option<&str>,
+    table: &str,
+    error: impl Fn(String) -> IngestError,
+) -> Result<Option<usize>, IngestError> {
+    cursor
+        .map(|c| {
+            cols.iter()
+                .position(|col| col.name == c)
+                .ok_or_else(|| error(format!("cursor column `{c}` not in table `{table}`")))
+        })
+        .transpose()
+}
+
 /// A cursor value as the source stores it, so the next read compares like with like.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
@@ -153,6 +202,17 @@ pub enum CursorValue {
     Int(i64),
     Real(f64),
     Text(String),
+}
+
+impl CursorValue {
+    /// The value as text, to bind where the source converts it back to the column's type.
+    fn bind_text(&self) -> String {
+        match self {
+            Self::Int(i) => i.to_string(),
+            Self::Real(x) => x.to_string(),
+            Self::Text(t) => t.clone(),
+        }
+    }
 }
 
 /// Where a read stopped: the last row's cursor value (`None` for a NULL cursor) and its

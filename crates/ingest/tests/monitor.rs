@@ -266,22 +266,53 @@ async fn schema_drift_is_recorded_and_mapped_fields_keep_flowing() -> Result<()>
         "{drift:?}"
     );
 
-    // A mapped column dropped: the table's run stops with the mapping's error, and the alert
-    // says the column was mapped.
+    // A mapped column dropped: its field is read as empty — here diagnosis_name, which the
+    // standard requires, so the new row goes to quarantine with that reason instead of stopping
+    // the run — and the alert says the column was mapped and is absent.
     let db = rusqlite::Connection::open(&path)?;
     db.execute_batch("ALTER TABLE mz_jzjl DROP COLUMN zdmc;")?;
-    drop(db);
-    let failed = collect(&env, &c).await;
-    ensure!(failed.is_err(), "{failed:?}");
+    let add = |id: &str, updated: &str| {
+        db.execute(
+            "INSERT INTO mz_jzjl (jzid, brid, ksmc, jzsj, zdbm, gxsj) \
+             VALUES (?1, 'P1', '内科', '2026-03-01 08:00:00', 'J06.9', ?2)",
+            (id, updated),
+        )
+    };
+    add("V3", "2026-03-03 10:00:00")?;
+    let counts = collect(&env, &c).await?;
+    ensure!(
+        counts.rows_read == 1 && counts.rows_quarantined == 1,
+        "{counts:?}"
+    );
+    ensure!(
+        common::count(
+            &env.lake,
+            "quarantine/outpatient_visit",
+            "WHERE field = 'diagnosis_name' AND reason LIKE '%required%'"
+        )
+        .await?
+            == 1
+    );
     let drift = env
         .store
         .alert(drift.id)
         .await?
         .context("the same alert, updated")?;
     ensure!(
-        drift.message.contains("dropped `zdmc` (mapped)"),
+        drift.message.contains("dropped `zdmc` (mapped)")
+            && drift.message.contains("`zdmc` no longer at the source"),
         "{drift:?}"
     );
+
+    // The next run reads on without it, and the alert keeps saying so.
+    add("V4", "2026-03-04 10:00:00")?;
+    ensure!(collect(&env, &c).await?.rows_read == 1);
+    let drift = env.store.alert(drift.id).await?.context("alert")?;
+    ensure!(
+        drift.message.contains("`zdmc` no longer at the source"),
+        "{drift:?}"
+    );
+    ensure!(drift.status == hdos_store::AlertStatus::Open, "{drift:?}");
     Ok(())
 }
 
@@ -318,6 +349,17 @@ async fn each_link_node_is_probed_and_an_unreachable_source_alerts() -> Result<(
         .find(|n| n.channel == "his_probe" && n.node == "source")
         .context("probed again")?;
     ensure!(!source.ok && source.detail.contains("his.db"), "{source:?}");
+    // Each pass keeps a sample for the charts: answered, then not.
+    let samples = env.store.link_samples(0, Some(INSTITUTION)).await?;
+    let latencies: Vec<Option<i64>> = samples
+        .iter()
+        .filter(|s| s.channel == "his_probe")
+        .map(|s| s.latency_ms)
+        .collect();
+    ensure!(
+        latencies.len() == 2 && latencies[0].is_some() && latencies[1].is_none(),
+        "{samples:?}"
+    );
     let alerts = env
         .store
         .list_alerts(&AlertFilter::default(), Page::new(10, 0))
@@ -374,6 +416,12 @@ async fn a_message_journal_that_does_not_land_alerts() -> Result<()> {
     ensure!(
         !node.ok && node.detail.contains("bytes received and not yet landed"),
         "{node:?}"
+    );
+    let backlog = hdos_ingest::journal::end(&env.journal_root.join("hl7_backlog"))?;
+    let samples = env.store.link_samples(0, None).await?;
+    ensure!(
+        samples.len() == 1 && samples[0].backlog_bytes == Some(i64::try_from(backlog)?),
+        "the backlog is kept for the chart: {samples:?}"
     );
     let alerts = env
         .store
@@ -438,6 +486,125 @@ async fn one_monitor_holds_the_lease_and_lets_it_go_on_shutdown() -> Result<()> 
             .await?
             .is_empty(),
         "the lease is let go"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_message_channel_reconciles_what_it_acknowledged_with_what_it_landed() -> Result<()> {
+    use hdos_ingest::{
+        hl7::MessageMappings,
+        mllp::{MllpChannel, MllpConfig, client},
+    };
+    let dir = tempfile::tempdir()?;
+    let manifest = common::region(
+        &dir.path().join("region"),
+        9,
+        300,
+        hdos_synth::DefectProfile::clean(),
+        true,
+    )?;
+    let site = manifest
+        .institutions
+        .iter()
+        .find(|s| s.grade == "一级")
+        .context("a primary-care institution")?;
+    let file = std::fs::read(
+        dir.path()
+            .join("region/hl7")
+            .join(format!("{}.hl7", site.code)),
+    )?;
+    let messages = client::split_messages(&file);
+    let env = env(dir.path()).await?;
+    let spec = ChannelSpec::Mllp {
+        listen: "127.0.0.1:0".parse()?,
+        mappings: None,
+        max_message_bytes: None,
+    };
+    let c = env
+        .store
+        .save_channel(NewChannel {
+            name: "hl7_recon".into(),
+            institution: site.code.clone(),
+            kind: spec.kind().into(),
+            spec: spec.to_json(),
+            schedule: None,
+            enabled: true,
+            next_run_at: None,
+        })
+        .await?;
+    let config = MllpConfig::new(
+        &c.name,
+        &site.code,
+        "127.0.0.1:0".parse()?,
+        env.journal_root.join("hl7_recon"),
+    );
+    let running = MllpChannel::start(
+        env.store.clone(),
+        env.lake.clone(),
+        env.standard,
+        &MessageMappings::builtin()?,
+        config,
+    )
+    .await?;
+    let answers = client::send_all(running.local_addr(), &messages, 2).await?;
+    ensure!(answers.iter().all(|a| a.code == "AA"));
+    running.caught_up().await;
+    running.stop().await?;
+
+    // Every dataset the messages carry: the keys they leave equal the std rows, day by day.
+    let monitor = Monitor::new(env.clone(), options(), None);
+    let days = monitor.reconcile_channel(&c).await?;
+    ensure!(days.iter().all(|d| d.matches()), "{days:?}");
+    let visits: i64 = days
+        .iter()
+        .filter(|d| d.dataset == "outpatient_visit")
+        .map(|d| d.source_rows)
+        .sum();
+    ensure!(
+        visits > 0 && visits == common::count(&env.lake, "std/outpatient_visit", "").await?,
+        "{visits} visits"
+    );
+    ensure!(
+        days.iter()
+            .any(|d| d.dataset == "lab_result" && d.source_rows > 0)
+    );
+
+    // A visit lost from the std zone after it was acknowledged: the day shows one missing.
+    let table = hdos_lake::TableName::new("std/outpatient_visit")?;
+    let victim = env
+        .lake
+        .query(
+            std::slice::from_ref(&table),
+            &format!("SELECT *, true AS gone FROM {} LIMIT 1", table.sql_name()),
+        )
+        .await?;
+    let key = &env
+        .standard
+        .dataset("outpatient_visit")
+        .context("dataset")?
+        .key;
+    let keys: Vec<&str> = key.iter().map(String::as_str).collect();
+    env.lake
+        .merge_changes(&table, victim, &keys, Some("gone"), None)
+        .await?;
+    let days = monitor.reconcile_channel(&c).await?;
+    let gaps: Vec<_> = days.iter().filter(|d| !d.matches()).collect();
+    ensure!(
+        gaps.len() == 1
+            && gaps[0].dataset == "outpatient_visit"
+            && gaps[0].source_rows - gaps[0].lake_rows == 1,
+        "{gaps:?}"
+    );
+    let alerts = env
+        .store
+        .list_alerts(&AlertFilter::default(), Page::new(10, 0))
+        .await?;
+    ensure!(
+        alerts
+            .iter()
+            .any(|a| a.kind == "reconciliation" && a.message.contains("1 missing from the lake")),
+        "{alerts:?}"
     );
     Ok(())
 }

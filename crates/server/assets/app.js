@@ -29,3 +29,37 @@ document.addEventListener("submit", (event) => {
     }, 700);
   });
 })();
+
+// Uploads show their progress: the form is sent with its CSRF token in a header, and the page
+// the server answers with (the collection page with its notice, or an error page) replaces this
+// one. Without script the form posts as it is.
+(() => {
+  const form = document.getElementById("upload");
+  if (!form) return;
+  const bar = form.querySelector("progress");
+  const label = form.querySelector("output");
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", form.action);
+    xhr.setRequestHeader("X-CSRF-Token", form.elements["_csrf"].value);
+    xhr.upload.addEventListener("progress", (e) => {
+      if (!e.lengthComputable) return;
+      bar.hidden = false;
+      bar.value = Math.round((100 * e.loaded) / e.total);
+      label.textContent = bar.value + "%";
+    });
+    xhr.addEventListener("load", () => {
+      if (xhr.status < 400) {
+        window.location.assign(xhr.responseURL);
+      } else {
+        document.open();
+        document.write(xhr.responseText);
+        document.close();
+      }
+    });
+    xhr.addEventListener("error", () => { label.textContent = "✗"; });
+    form.querySelector("button").disabled = true;
+    xhr.send(new FormData(form));
+  });
+})();

@@ -22,6 +22,9 @@ pub struct ServerConfig {
     pub request_timeout_secs: u64,
     /// Largest request body accepted, in bytes.
     pub body_limit_bytes: usize,
+    /// Largest data file accepted by upload, in bytes. Uploads have no time limit: a large
+    /// file on a slow hospital link takes as long as it takes.
+    pub upload_limit_bytes: usize,
 }
 
 impl Default for ServerConfig {
@@ -36,6 +39,7 @@ impl Default for ServerConfig {
             login_lockout_minutes: 15,
             request_timeout_secs: 30,
             body_limit_bytes: 2 * 1024 * 1024,
+            upload_limit_bytes: 1024 * 1024 * 1024,
         }
     }
 }

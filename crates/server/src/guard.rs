@@ -219,7 +219,7 @@ async fn check_csrf(
         None if is_json(&req) => return Ok(req),
         None => auth::cookie(req.headers(), CSRF_COOKIE),
     };
-    let (presented, req) = presented_csrf(req, app.config.body_limit_bytes).await?;
+    let (presented, req) = presented_csrf(req, &app.config).await?;
     let ok =
         matches!((&expected, &presented), (Some(e), Some(p)) if !e.is_empty() && constant_eq(e, p));
     if ok {
@@ -255,22 +255,29 @@ fn is_json(req: &Request) -> bool {
         .is_some_and(|v| v.starts_with("application/json"))
 }
 
-/// The token from the header, or from the `_csrf` field of a URL-encoded form (the body is read
-/// and put back for the handler).
-async fn presented_csrf(req: Request, limit: usize) -> Result<(Option<String>, Request), Response> {
+/// The token from the header, from the `_csrf` field of a URL-encoded form (the body is read
+/// and put back for the handler), or from the first part of a multipart form.
+async fn presented_csrf(
+    req: Request,
+    config: &crate::ServerConfig,
+) -> Result<(Option<String>, Request), Response> {
     if let Some(v) = req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok()) {
         return Ok((Some(v.to_owned()), req));
     }
-    let is_form = req
+    let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    if !is_form {
+        .unwrap_or_default()
+        .to_owned();
+    if let Some(boundary) = multipart_boundary(&content_type) {
+        return csrf_in_first_part(req, &boundary, config.upload_limit_bytes).await;
+    }
+    if !content_type.starts_with("application/x-www-form-urlencoded") {
         return Ok((None, req));
     }
     let (parts, body) = req.into_parts();
-    let bytes = axum::body::to_bytes(body, limit)
+    let bytes = axum::body::to_bytes(body, config.body_limit_bytes)
         .await
         .map_err(|_| StatusCode::PAYLOAD_TOO_LARGE.into_response())?;
     let token = url::form_urlencoded::parse(&bytes)
@@ -279,10 +286,100 @@ async fn presented_csrf(req: Request, limit: usize) -> Result<(Option<String>, R
     Ok((token, Request::from_parts(parts, Body::from(bytes))))
 }
 
+/// Most bytes read looking for the first part of a multipart body.
+const FIRST_PART_MAX: usize = 4096;
+
+fn multipart_boundary(content_type: &str) -> Option<String> {
+    let rest = content_type.strip_prefix("multipart/form-data")?;
+    rest.split(';')
+        .filter_map(|p| p.trim().strip_prefix("boundary="))
+        .map(|b| b.trim_matches('"').to_owned())
+        .find(|b| !b.is_empty())
+}
+
+/// A multipart form carries its token as its first field (the page puts `_csrf` first), so only
+/// the first few bytes are read, not the file after it; they are put back in front of the rest.
+/// A body already beyond the upload limit is refused here (413).
+async fn csrf_in_first_part(
+    req: Request,
+    boundary: &str,
+    limit: usize,
+) -> Result<(Option<String>, Request), Response> {
+    use futures::StreamExt;
+    let (parts, body) = req.into_parts();
+    let mut stream = body.into_data_stream();
+    let mut prefix: Vec<u8> = Vec::new();
+    let mut token = None;
+    let mut failed = None;
+    while prefix.len() < FIRST_PART_MAX {
+        match stream.next().await {
+            Some(Ok(chunk)) => prefix.extend_from_slice(&chunk),
+            Some(Err(e)) => {
+                failed = Some(e);
+                break;
+            }
+            None => break,
+        }
+        if let Some(found) = first_field(&prefix, boundary) {
+            token = found;
+            break;
+        }
+    }
+    if token.is_none()
+        && failed
+            .as_ref()
+            .is_some_and(|e| crate::layers::over_limit(e))
+    {
+        return Err(crate::layers::too_large(
+            &Request::from_parts(parts, Body::empty()),
+            limit,
+        ));
+    }
+    let head = futures::stream::once(async move { Ok::<_, axum::Error>(prefix.into()) });
+    let tail = futures::stream::iter(failed.map(Err));
+    let body = Body::from_stream(head.chain(tail).chain(stream));
+    Ok((token, Request::from_parts(parts, body)))
+}
+
+/// `Some(token)` once the first part is whole and is `_csrf`; `Some(None)` once it is whole and
+/// is another field; `None` while it is not yet whole.
+fn first_field(bytes: &[u8], boundary: &str) -> Option<Option<String>> {
+    let text = String::from_utf8_lossy(bytes);
+    let opening = format!("--{boundary}\r\n");
+    let start = text.find(&opening)? + opening.len();
+    let headers_end = start + text[start..].find("\r\n\r\n")?;
+    let value_start = headers_end + 4;
+    let value_end = value_start + text[value_start..].find(&format!("\r\n--{boundary}"))?;
+    let named_csrf = text[start..headers_end]
+        .to_ascii_lowercase()
+        .contains(&format!("name=\"{CSRF_FIELD}\""));
+    Some(named_csrf.then(|| text[value_start..value_end].to_owned()))
+}
+
 fn constant_eq(a: &str, b: &str) -> bool {
     a.len() == b.len()
         && a.bytes()
             .zip(b.bytes())
             .fold(0u8, |acc, (x, y)| acc | (x ^ y))
             == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_token_is_read_from_the_first_part_of_a_multipart_form() {
+        let boundary = multipart_boundary("multipart/form-data; boundary=\"xyZ\"").unwrap();
+        assert_eq!(boundary, "xyZ");
+        assert!(multipart_boundary("application/x-www-form-urlencoded").is_none());
+        let body = b"--xyZ\r\nContent-Disposition: form-data; name=\"_csrf\"\r\n\r\ntok3n\r\n--xyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.csv\"\r\n\r\na,b\r\n--xyZ--\r\n";
+        assert_eq!(first_field(body, "xyZ"), Some(Some("tok3n".to_owned())));
+        // Not yet whole: read on.
+        assert_eq!(first_field(&body[..30], "xyZ"), None);
+        // Another field first: no token.
+        let other =
+            b"--xyZ\r\nContent-Disposition: form-data; name=\"channel\"\r\n\r\nc\r\n--xyZ--\r\n";
+        assert_eq!(first_field(other, "xyZ"), Some(None));
+    }
 }

@@ -1,5 +1,6 @@
 //! Layers every request passes: request ids, tracing, timeout, body limit, compression, panic
-//! catching, security headers and metrics.
+//! catching, security headers and metrics. Upload routes get their own body limit and no
+//! timeout.
 
 use crate::{
     config::ServerConfig,
@@ -9,9 +10,10 @@ use crate::{
 };
 use axum::{
     Router,
-    extract::{MatchedPath, Request, State},
+    body::Body,
+    extract::{DefaultBodyLimit, MatchedPath, Request, State},
     http::{HeaderName, HeaderValue, StatusCode, header},
-    middleware::Next,
+    middleware::{self, Next},
     response::{IntoResponse, Response},
 };
 use hdos_core::ErrorKind;
@@ -20,10 +22,8 @@ use tower_http::{
     LatencyUnit,
     catch_panic::CatchPanicLayer,
     compression::CompressionLayer,
-    limit::RequestBodyLimitLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     set_header::SetResponseHeaderLayer,
-    timeout::TimeoutLayer,
     trace::{DefaultOnResponse, TraceLayer},
 };
 use tracing::Level;
@@ -49,13 +49,18 @@ pub fn common(router: Router, cfg: &ServerConfig) -> Router {
             "same-origin",
         ),
     ];
+    let limits = Limits {
+        body: cfg.body_limit_bytes,
+        upload: cfg.upload_limit_bytes,
+        timeout: Duration::from_secs(cfg.request_timeout_secs),
+    };
     let mut router = router
         .layer(CompressionLayer::new())
-        .layer(RequestBodyLimitLayer::new(cfg.body_limit_bytes))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(cfg.request_timeout_secs),
-        ))
+        .layer(middleware::from_fn(move |req, next| {
+            limit(limits, req, next)
+        }))
+        // `limit` bounds every body; extractors add no limit of their own.
+        .layer(DefaultBodyLimit::disable())
         .layer(CatchPanicLayer::new());
     for (name, value) in headers {
         router = router.layer(SetResponseHeaderLayer::if_not_present(
@@ -82,6 +87,71 @@ pub fn common(router: Router, cfg: &ServerConfig) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// Routes that take data files: a body up to `upload_limit_bytes`, for as long as it takes.
+const UPLOAD_ROUTES: &[&str] = &[crate::ui::upload::PATH];
+
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    body: usize,
+    upload: usize,
+    timeout: Duration,
+}
+
+/// The body limit (413 beyond it, announced or not) and the timeout (408) of the matched route.
+async fn limit(limits: Limits, req: Request, next: Next) -> Response {
+    let upload = req
+        .extensions()
+        .get::<MatchedPath>()
+        .is_some_and(|m| UPLOAD_ROUTES.contains(&m.as_str()));
+    let max = if upload { limits.upload } else { limits.body };
+    let announced = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > max as u64) {
+        return too_large(&req, max);
+    }
+    let (parts, body) = req.into_parts();
+    let req = Request::from_parts(parts, Body::new(http_body_util::Limited::new(body, max)));
+    if upload {
+        return next.run(req).await;
+    }
+    match tokio::time::timeout(limits.timeout, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => StatusCode::REQUEST_TIMEOUT.into_response(),
+    }
+}
+
+/// Whether a body error, however wrapped, is the body limit's.
+pub(crate) fn over_limit(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(e);
+    while let Some(s) = source {
+        if s.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
+/// 413 as the route's surface answers: JSON for the API, a page in the reader's language.
+pub(crate) fn too_large(req: &Request, max: usize) -> Response {
+    let err = ApiError::new(
+        ErrorKind::TooLarge,
+        format!("the request body is larger than {max} bytes"),
+    )
+    .localized(
+        "error.too_large",
+        vec![("mib", format!("{:.1}", max as f64 / 1_048_576.0))],
+    );
+    if req.uri().path().starts_with("/api/") {
+        err.into_response()
+    } else {
+        PageError::new(T::new(Lang::from_headers(req.headers())), err).into_response()
+    }
 }
 
 /// Counts and times requests by matched route (never by raw path, which would explode labels).

@@ -187,6 +187,12 @@ pub fn routes() -> Routes {
             ui::mapping::submit,
         )
         .post(
+            ui::upload::PATH,
+            nav::policy_of(ui::collection::PATH),
+            Page,
+            ui::upload::upload,
+        )
+        .post(
             "/integration/collection/channels/{name}/{action}",
             MANAGER,
             Page,

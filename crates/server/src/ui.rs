@@ -11,6 +11,7 @@ pub mod mapping;
 pub mod monitoring;
 pub mod password;
 pub mod quarantine;
+pub mod upload;
 
 use crate::{
     auth::{self, CSRF_COOKIE, Principal},

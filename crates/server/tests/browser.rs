@@ -310,3 +310,63 @@ fields = [
     .await;
     l.finish(result).await
 }
+
+#[tokio::test]
+async fn a_provider_uploads_a_file_into_its_folder_channel_from_the_page() -> Result<()> {
+    let Some(l) = launch().await? else {
+        return Ok(());
+    };
+    let dir = tempfile::tempdir()?;
+    let inbox = dir.path().join("inbox");
+    std::fs::create_dir_all(&inbox)?;
+    let spec = hdos_ingest::channel::ChannelSpec::Folder {
+        path: inbox.clone(),
+        tables: Vec::new(),
+    };
+    l.app
+        .state
+        .store
+        .save_channel(hdos_store::NewChannel {
+            name: "drop_own".into(),
+            institution: "12330000TEST00001A".into(),
+            kind: spec.kind().into(),
+            spec: spec.to_json(),
+            schedule: Some("0 2 * * *".into()),
+            enabled: true,
+            next_run_at: None,
+        })
+        .await?;
+    // A hospital's export, in GBK, under a Chinese name.
+    let export = dir.path().join("门诊就诊.csv");
+    std::fs::write(&export, b"jzid,ksmc\r\nV1,\xc4\xda\xbf\xc6\r\n")?;
+    let store = l.app.state.store.clone();
+    let (c, base) = (&l.c, &l.base);
+    let result = async {
+        log_in(c, base, Role::Provider).await?;
+        c.goto(&format!("{base}/integration/collection")).await?;
+        c.find(Locator::Css("#upload input[type=file]"))
+            .await?
+            .send_keys(&export.display().to_string())
+            .await?;
+        c.find(Locator::Css("#upload button"))
+            .await?
+            .click()
+            .await?;
+        // The script sends the form and loads the page the server answers with.
+        let notice = c.wait().for_element(Locator::Id("uploaded")).await?;
+        let text = notice.text().await?;
+        ensure!(
+            text.contains("门诊就诊.csv") && text.contains("drop_own"),
+            "{text}"
+        );
+        ensure!(
+            std::fs::read(inbox.join("门诊就诊.csv"))? == std::fs::read(&export)?,
+            "the file arrives byte for byte"
+        );
+        let c = store.channel("drop_own").await?.context("saved")?;
+        ensure!(c.run_requested_at.is_some(), "a run is requested");
+        Ok(())
+    }
+    .await;
+    l.finish(result).await
+}

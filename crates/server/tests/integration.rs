@@ -7,3 +7,4 @@ mod common;
 mod fhir;
 mod matrix;
 mod pages;
+mod upload;

@@ -717,12 +717,47 @@ async fn monitoring_shows_alerts_volume_and_gaps_and_managers_settle_alerts() ->
             checked_at: hdos_store::now_millis(),
         })
         .await?;
+    // A CDC channel's slot held 4 MiB a moment ago, its source answering in 37 ms.
+    store
+        .save_link_sample(&hdos_store::LinkSample {
+            channel: "cdc_own".into(),
+            institution: own.into(),
+            at: hdos_store::now_millis() - 60_000,
+            latency_ms: Some(37),
+            backlog_bytes: Some(4 * 1024 * 1024),
+        })
+        .await?;
     let manager = app.session(Role::Manager).await?;
     let page = body_text(
         app.send(get("/integration/monitoring", Some(&manager)))
             .await?,
     )
     .await?;
+    let own_row = page
+        .split("data-institution=\"12330000TEST00001A\"")
+        .nth(1)
+        .and_then(|r| r.split("</tr>").next())
+        .context("the institution's row")?;
+    let cell = |class: &str| {
+        own_row
+            .split(&format!("class=\"{class}\""))
+            .nth(1)
+            .and_then(|c| c.split("</td>").next())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    ensure!(
+        cell("backlog-chart").contains("<title>4096</title>"),
+        "{own_row}"
+    );
+    ensure!(
+        cell("latency-chart").contains("<title>37</title>"),
+        "{own_row}"
+    );
+    ensure!(
+        cell("alerts-chart").contains("<title>1</title>"),
+        "{own_row}"
+    );
     ensure!(
         page.contains("对账差异") && page.contains("流量骤降"),
         "{page}"

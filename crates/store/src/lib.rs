@@ -273,4 +273,14 @@ pub trait MetaStore: Send + Sync + std::fmt::Debug {
     async fn save_link_status(&self, status: &LinkStatus) -> Result<(), StoreError>;
     /// Every node's latest probe, by channel and node.
     async fn link_statuses(&self) -> Result<Vec<LinkStatus>, StoreError>;
+    /// Records one monitoring pass's measures of a channel.
+    async fn save_link_sample(&self, sample: &LinkSample) -> Result<(), StoreError>;
+    /// Samples taken at or after `since`, one institution's only when given, oldest first.
+    async fn link_samples(
+        &self,
+        since: Millis,
+        institution: Option<&str>,
+    ) -> Result<Vec<LinkSample>, StoreError>;
+    /// Forgets samples taken before `before`; returns how many.
+    async fn prune_link_samples(&self, before: Millis) -> Result<u64, StoreError>;
 }

@@ -443,6 +443,18 @@ pub struct DailyVolume {
     pub rows: i64,
 }
 
+/// One monitoring pass's measures of a channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LinkSample {
+    pub channel: String,
+    pub institution: String,
+    pub at: Millis,
+    /// How long the source took to answer; `None` when it was not reached.
+    pub latency_ms: Option<i64>,
+    /// Bytes received but not yet in the lake: a CDC slot's WAL, an MLLP journal's backlog.
+    pub backlog_bytes: Option<i64>,
+}
+
 /// The last probe of a link node: a channel's source, or the lake (channel empty).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LinkStatus {

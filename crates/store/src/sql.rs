@@ -14,10 +14,10 @@ use crate::{
     Backend, ChainStatus, MetaStore, StoreError,
     model::{
         Alert, AlertFilter, AlertStatus, ApiToken, AuditEntry, AuditFilter, Channel, ChannelLease,
-        ChannelOutcome, DailyVolume, IngestCheckpoint, IngestRun, Institution, LinkStatus, Millis,
-        NewAlert, NewAuditEntry, NewChannel, NewInstitution, NewSourceConnection, NewUser, Page,
-        ReconciliationDay, ReconciliationFilter, RunCounts, RunFilter, RunStatus, Session,
-        SourceConnection, User, WorkerStatus,
+        ChannelOutcome, DailyVolume, IngestCheckpoint, IngestRun, Institution, LinkSample,
+        LinkStatus, Millis, NewAlert, NewAuditEntry, NewChannel, NewInstitution,
+        NewSourceConnection, NewUser, Page, ReconciliationDay, ReconciliationFilter, RunCounts,
+        RunFilter, RunStatus, Session, SourceConnection, User, WorkerStatus,
     },
     secret::Secret,
 };
@@ -578,5 +578,21 @@ impl MetaStore for SqlStore {
 
     async fn link_statuses(&self) -> Result<Vec<LinkStatus>, StoreError> {
         monitoring::link_statuses(&self.db).await
+    }
+
+    async fn save_link_sample(&self, sample: &LinkSample) -> Result<(), StoreError> {
+        monitoring::save_link_sample(&self.db, sample).await
+    }
+
+    async fn link_samples(
+        &self,
+        since: Millis,
+        institution: Option<&str>,
+    ) -> Result<Vec<LinkSample>, StoreError> {
+        monitoring::link_samples(&self.db, since, institution).await
+    }
+
+    async fn prune_link_samples(&self, before: Millis) -> Result<u64, StoreError> {
+        monitoring::prune_link_samples(&self.db, before).await
     }
 }

@@ -90,6 +90,7 @@ conformance!(
     reconciliations_replace_a_channels_days_and_list_mismatches,
     an_alert_is_raised_once_until_resolved,
     daily_volume_sums_runs_by_institution_and_day,
+    link_samples_are_kept_listed_by_institution_and_pruned,
 );
 
 #[tokio::test]

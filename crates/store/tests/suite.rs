@@ -3,8 +3,8 @@
 use anyhow::{Context, Result, ensure};
 use hdos_core::{ErrorKind, InstitutionId, Role};
 use hdos_store::{
-    AuditFilter, Backend, ChainProblem, MetaStore, NewAuditEntry, NewInstitution, NewUser, Outcome,
-    Page, RunCounts, RunFilter, RunStatus, Secret, Session, SqlStore, now_millis,
+    AuditFilter, Backend, ChainProblem, LinkSample, MetaStore, NewAuditEntry, NewInstitution,
+    NewUser, Outcome, Page, RunCounts, RunFilter, RunStatus, Secret, Session, SqlStore, now_millis,
 };
 
 fn institution(code: &str) -> NewInstitution {
@@ -820,5 +820,31 @@ pub async fn daily_volume_sums_runs_by_institution_and_day(s: &SqlStore) -> Resu
             .await?
             .is_empty()
     );
+    Ok(())
+}
+
+pub async fn link_samples_are_kept_listed_by_institution_and_pruned(s: &SqlStore) -> Result<()> {
+    let sample = |channel: &str, institution: &str, at: i64, backlog: Option<i64>| LinkSample {
+        channel: channel.into(),
+        institution: institution.into(),
+        at,
+        latency_ms: Some(at / 1000),
+        backlog_bytes: backlog,
+    };
+    for x in [
+        sample("cdc_h1", "H1", 3_000, Some(4096)),
+        sample("his_h1", "H1", 1_000, None),
+        sample("hl7_h2", "H2", 2_000, Some(0)),
+    ] {
+        s.save_link_sample(&x).await?;
+    }
+    let all = s.link_samples(0, None).await?;
+    let order: Vec<i64> = all.iter().map(|x| x.at).collect();
+    ensure!(order == [1_000, 2_000, 3_000], "oldest first: {all:?}");
+    ensure!(all[0].backlog_bytes.is_none() && all[2].backlog_bytes == Some(4096));
+    let h1 = s.link_samples(2_000, Some("H1")).await?;
+    ensure!(h1.len() == 1 && h1[0].channel == "cdc_h1", "{h1:?}");
+    ensure!(s.prune_link_samples(2_500).await? == 2);
+    ensure!(s.link_samples(0, None).await?.len() == 1);
     Ok(())
 }

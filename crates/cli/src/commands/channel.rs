@@ -10,7 +10,7 @@ use crate::{
 use anyhow::{Context, Result, bail};
 use hdos_core::standard::Standard;
 use hdos_ingest::{
-    channel::{ChannelSpec, SqlSource, connection_url, schedule::Schedule},
+    channel::{ChannelSpec, SqlSource, connection_source, schedule::Schedule},
     source::BatchSource,
 };
 use hdos_store::{MetaStore, NewChannel, Outcome, Page, now_millis};
@@ -19,11 +19,12 @@ use std::process::ExitCode;
 /// The spec to store for a channel defined on the command line: SQL and CDC channels keep their
 /// mappings (given, or suggested now).
 async fn spec(args: &ChannelAddArgs, cfg: &Config, store: &dyn MetaStore) -> Result<ChannelSpec> {
-    let postgres = |name: &str| {
+    let database = |name: &str| {
         let name = name.to_owned();
         async move {
-            let (url, schema) = connection_url(store, &wiring::master_key(cfg)?, &name).await?;
-            Ok::<_, anyhow::Error>(BatchSource::Postgres { url, schema })
+            Ok::<_, anyhow::Error>(
+                connection_source(store, &wiring::master_key(cfg)?, &name).await?,
+            )
         }
     };
     Ok(match args.kind {
@@ -33,7 +34,7 @@ async fn spec(args: &ChannelAddArgs, cfg: &Config, store: &dyn MetaStore) -> Res
                     SqlSource::Sqlite(path.clone()),
                     BatchSource::Sqlite(path.clone()),
                 ),
-                (None, Some(name)) => (SqlSource::Connection(name.clone()), postgres(name).await?),
+                (None, Some(name)) => (SqlSource::Connection(name.clone()), database(name).await?),
                 (None, None) => bail!("a sql channel reads --sqlite FILE or --connection NAME"),
             };
             ChannelSpec::Sql {
@@ -46,9 +47,16 @@ async fn spec(args: &ChannelAddArgs, cfg: &Config, store: &dyn MetaStore) -> Res
             let name = args.connection.as_deref().context(
                 "a cdc channel reads a stored PostgreSQL connection: give --connection NAME",
             )?;
+            let source = database(name).await?;
+            if !matches!(source, BatchSource::Postgres { .. }) {
+                bail!(
+                    "connection `{name}` is not PostgreSQL: log-based collection reads \
+                     PostgreSQL; collect it with --kind sql"
+                );
+            }
             ChannelSpec::Cdc {
                 connection: name.to_owned(),
-                tables: args.tables.mappings(&postgres(name).await?).await?,
+                tables: args.tables.mappings(&source).await?,
             }
         }
         ChannelKind::Folder => ChannelSpec::Folder {

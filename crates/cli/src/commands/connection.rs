@@ -2,16 +2,20 @@
 //! the master key, used by `hdos ingest … --connection NAME`.
 
 use super::admin::audit;
-use crate::{cli::ConnectionCommand, config::Config, wiring};
+use crate::{
+    cli::{ConnectionCommand, ConnectionKind},
+    config::Config,
+    wiring,
+};
 use anyhow::Result;
-use hdos_ingest::{channel::connection_url, source::postgres::PostgresSource};
-use hdos_store::{NewSourceConnection, Outcome, Page, Secret};
+use hdos_ingest::{channel::connection_source, source::BatchSource};
+use hdos_store::{NewSourceConnection, Outcome, Page};
 use std::{process::ExitCode, time::Instant};
 
-/// The URL (password unsealed) and schema of a stored connection.
-pub async fn postgres(cfg: &Config, name: &str) -> Result<(Secret, String)> {
+/// The database a stored connection reaches, its password unsealed.
+pub async fn source(cfg: &Config, name: &str) -> Result<BatchSource> {
     let store = wiring::open_store(cfg).await?;
-    Ok(connection_url(store.as_ref(), &wiring::master_key(cfg)?, name).await?)
+    Ok(connection_source(store.as_ref(), &wiring::master_key(cfg)?, name).await?)
 }
 
 pub async fn command(cfg: &Config, cmd: ConnectionCommand) -> Result<ExitCode> {
@@ -20,6 +24,7 @@ pub async fn command(cfg: &Config, cmd: ConnectionCommand) -> Result<ExitCode> {
         ConnectionCommand::Add {
             name,
             institution,
+            kind,
             host,
             port,
             database,
@@ -27,6 +32,13 @@ pub async fn command(cfg: &Config, cmd: ConnectionCommand) -> Result<ExitCode> {
             schema,
             password_env,
         } => {
+            let port = port.unwrap_or(kind.default_port());
+            // A MySQL database is its own schema.
+            let schema = match (kind, schema) {
+                (_, Some(s)) => s,
+                (ConnectionKind::Postgres, None) => "public".to_owned(),
+                (ConnectionKind::Mysql, None) => database.clone(),
+            };
             let sealed = match std::env::var(&password_env) {
                 Ok(p) => Some(wiring::master_key(cfg)?.seal(&p)),
                 Err(_) => None,
@@ -34,7 +46,7 @@ pub async fn command(cfg: &Config, cmd: ConnectionCommand) -> Result<ExitCode> {
             let saved = store
                 .save_connection(NewSourceConnection {
                     name: name.clone(),
-                    kind: "postgres".into(),
+                    kind: kind.name().into(),
                     institution,
                     host,
                     port: i64::from(port),
@@ -46,8 +58,9 @@ pub async fn command(cfg: &Config, cmd: ConnectionCommand) -> Result<ExitCode> {
                 .await?;
             audit(store.as_ref(), "connection.save", &name, Outcome::Success).await?;
             eprintln!(
-                "connection `{}`: postgres://{}@{}:{}/{} schema {} ({})",
+                "connection `{}`: {}://{}@{}:{}/{} schema {} ({})",
                 saved.name,
+                saved.kind,
                 saved.username,
                 saved.host,
                 saved.port,
@@ -69,12 +82,9 @@ pub async fn command(cfg: &Config, cmd: ConnectionCommand) -> Result<ExitCode> {
             }
         }
         ConnectionCommand::Test { name } => {
-            let (url, schema) = postgres(cfg, &name).await?;
+            let source = source(cfg, &name).await?;
             let started = Instant::now();
-            let tables = tokio::task::spawn_blocking(move || {
-                PostgresSource::open(url.expose(), &schema)?.tables()
-            })
-            .await??;
+            let tables = tokio::task::spawn_blocking(move || source.catalog()?.tables()).await??;
             eprintln!(
                 "connection `{name}`: reachable in {} ms; {} tables: {}",
                 started.elapsed().as_millis(),

@@ -370,6 +370,23 @@ pub async fn demo(cfg: &Config) -> Result<ExitCode> {
         println!("  HL7 v2 (MLLP) channel {name} for {code} on {listen}");
         hl7_channels.push((code, listen));
     }
+    // The provider's hospital also sends data files: dropped into its folder, or uploaded on
+    // the collection page.
+    if let Some(site) = region.institutions.first() {
+        let folder = cfg.data_dir.join("inbox").join(&site.code);
+        std::fs::create_dir_all(&folder)?;
+        let name = format!("drop_{}", site.code.to_lowercase());
+        let spec = ChannelSpec::Folder {
+            path: folder.clone(),
+            tables: Vec::new(),
+        };
+        define(store, &name, &site.code, spec, Some(DEMO_SCHEDULE)).await?;
+        println!(
+            "  file channel {name} for {}: drop CSV/JSONL/Parquet files into {} or upload them",
+            site.code,
+            folder.display()
+        );
+    }
     let streamed = match std::env::var("HDOS_DEMO_POSTGRES") {
         Ok(url) => vec![cdc_hospital(cfg, store, &region, &url).await?],
         Err(_) => Vec::new(),

@@ -44,8 +44,7 @@ impl DbSource {
     /// The database named, if one is: a stored connection is read and its password unsealed.
     pub async fn source(&self, cfg: &Config) -> Result<Option<BatchSource>> {
         if let Some(name) = &self.connection {
-            let (url, schema) = super::connection::postgres(cfg, name).await?;
-            return Ok(Some(BatchSource::Postgres { url, schema }));
+            return Ok(Some(super::connection::source(cfg, name).await?));
         }
         Ok(match (&self.sqlite, &self.postgres) {
             (Some(path), _) => Some(BatchSource::Sqlite(path.clone())),
@@ -68,20 +67,10 @@ impl TableSelection {
         if mappings.is_empty() {
             bail!(
                 "no table of {} has a mapping to collect",
-                source_name(source)
+                source.display_name()
             );
         }
         Ok(mappings)
-    }
-}
-
-/// What to call a source in messages, without its credentials.
-fn source_name(source: &BatchSource) -> String {
-    match source {
-        BatchSource::Sqlite(p) | BatchSource::File(p) => p.display().to_string(),
-        BatchSource::Postgres { url, schema } => {
-            hdos_ingest::source::postgres::display_name(url.expose(), schema)
-        }
     }
 }
 

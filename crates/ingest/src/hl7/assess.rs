@@ -189,7 +189,13 @@ impl Intake {
                 ),
             );
         };
-        let text = text.into_owned();
+        self.assess_text(text.into_owned())
+    }
+
+    /// Assesses a message already decoded to text (as the raw zone keeps it).
+    pub fn assess_text(&self, text: String) -> Assessment {
+        use AckCode::{AE, AR};
+        use ErrorCondition as C;
         let message = match Message::parse(&text) {
             Ok(m) => m,
             Err(e) => {

@@ -63,13 +63,13 @@ async fn tables(env: &ChannelEnv, spec: &ChannelSpec) -> Result<String, String> 
 }
 
 /// A message channel's journal on this machine: bytes received (and acknowledged) but not yet
-/// landed, from the journal's end on disk and the lander's checkpoint. `None` when the journal is
-/// not here (the channel runs on another machine, or never ran).
+/// landed, from the journal's end on disk and the lander's checkpoint, with the node's status.
+/// `None` when the journal is not here (the channel runs on another machine, or never ran).
 pub async fn journal(
     env: &ChannelEnv,
     c: &Channel,
     limit: u64,
-) -> Result<Option<LinkStatus>, IngestError> {
+) -> Result<Option<(LinkStatus, u64)>, IngestError> {
     let dir = env.journal_root.join(crate::land::slug(&c.name));
     if !dir.is_dir() {
         return Ok(None);
@@ -88,7 +88,10 @@ pub async fn journal(
     } else {
         Ok(detail)
     };
-    Ok(Some(status(&c.name, "journal", started, outcome)))
+    Ok(Some((
+        status(&c.name, "journal", started, outcome),
+        backlog,
+    )))
 }
 
 /// The lake: a small object written and removed at its root.

@@ -204,12 +204,8 @@ impl PostgresSource {
         limit: usize,
     ) -> Result<Chunk, IngestError> {
         let cols = self.columns(table)?;
-        let cursor_col = match cursor {
-            Some(c) => Some(cols.iter().find(|col| col.name == c).ok_or_else(|| {
-                self.error(format!("cursor column `{c}` not in table `{table}`"))
-            })?),
-            None => None,
-        };
+        let cursor_col =
+            super::cursor_index(&cols, cursor, table, |e| self.error(e))?.map(|i| &cols[i]);
         let mut args: Vec<String> = Vec::new();
         let filter = match (cursor_col, after) {
             (_, None) => String::new(),
@@ -237,11 +233,7 @@ impl PostgresSource {
                     tiebreak,
                 }),
             ) => {
-                args.push(match v {
-                    CursorValue::Int(i) => i.to_string(),
-                    CursorValue::Real(x) => x.to_string(),
-                    CursorValue::Text(t) => t.clone(),
-                });
+                args.push(v.bind_text());
                 args.push(tid_text(*tiebreak));
                 format!(
                     "WHERE ({}, ctid) > (CAST($1 AS {}), $2::tid)",

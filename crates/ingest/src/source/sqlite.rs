@@ -164,12 +164,7 @@ impl SqliteSource {
         limit: usize,
     ) -> Result<Chunk, IngestError> {
         let cols = self.columns(table)?;
-        let cursor_index = match cursor {
-            Some(c) => Some(cols.iter().position(|col| col.name == c).ok_or_else(|| {
-                self.error(format!("cursor column `{c}` not in table `{table}`"))
-            })?),
-            None => None,
-        };
+        let cursor_index = super::cursor_index(&cols, cursor, table, |e| self.error(e))?;
         let order = match cursor {
             Some(c) => format!("{}, rowid", quote(c)),
             None => "rowid".to_owned(),

@@ -1,5 +1,6 @@
 //! 数据采集: the channels with their state and, for managers, run / cancel / enable / disable;
-//! then the collection runs, newest first. A provider sees only its own institution's.
+//! a form to upload data files into a folder channel; then the collection runs, newest first.
+//! A provider sees only its own institution's.
 
 use crate::{
     actions::{self, ChannelAction},
@@ -24,6 +25,10 @@ const PAGE_SIZE: i64 = 50;
 #[derive(Debug, Deserialize)]
 pub struct RunsQuery {
     offset: Option<i64>,
+    /// After an upload: the files, their total bytes and the channel they went to.
+    uploaded: Option<String>,
+    bytes: Option<u64>,
+    into: Option<String>,
 }
 
 pub struct RunRow {
@@ -91,6 +96,8 @@ pub struct ChannelRow {
     batch: bool,
     /// Whether it has table mappings read from a database (SQL, CDC): the mapping page.
     mappable: bool,
+    /// Whether files can be uploaded into it (a folder channel).
+    takes_files: bool,
     enabled: bool,
     error: String,
 }
@@ -112,6 +119,7 @@ impl ChannelRow {
         Self {
             batch: !spec.as_ref().is_some_and(ChannelSpec::is_streaming),
             mappable: spec.as_ref().is_some_and(ChannelSpec::reads_database),
+            takes_files: matches!(spec, Some(ChannelSpec::Folder { .. })),
             name: c.name,
             institution: c.institution,
             kind: c.kind,
@@ -137,6 +145,14 @@ struct CollectionPage {
     rows: Vec<RunRow>,
     scoped_to: Option<String>,
     pager: Pager,
+    /// The notice after an upload.
+    uploaded: Option<String>,
+}
+
+impl CollectionPage {
+    fn folder_channels(&self) -> impl Iterator<Item = &ChannelRow> {
+        self.channels.iter().filter(|c| c.takes_files)
+    }
 }
 
 pub async fn page(
@@ -174,6 +190,19 @@ pub async fn page(
         Ok((scoped_to, channels, rows, total)) => render(
             StatusCode::OK,
             &CollectionPage {
+                uploaded: q.uploaded.as_deref().map(|files| {
+                    t.fmt(
+                        "upload.done",
+                        &[
+                            ("files", files),
+                            (
+                                "mib",
+                                &format!("{:.1}", q.bytes.unwrap_or(0) as f64 / 1_048_576.0),
+                            ),
+                            ("channel", q.into.as_deref().unwrap_or_default()),
+                        ],
+                    )
+                }),
                 manages: p.roles().contains(&Role::Manager),
                 ctx,
                 channels,

@@ -1,6 +1,9 @@
 //! 链路监控: unresolved alerts (managers acknowledge and resolve them), each institution's
-//! channels, alerts and daily collected volume over two weeks, reconciliation gaps, and the
-//! workers. A provider sees only its own institution's.
+//! channels, alerts and charts — daily collected volume and alerts raised over two weeks, hourly
+//! backlog and source answer time over a day — reconciliation gaps, and the workers. A provider
+//! sees only its own institution's.
+
+mod history;
 
 use crate::{
     actions::{self, AlertAction},
@@ -76,8 +79,12 @@ pub struct InstitutionRow {
     alerts: usize,
     last_day_rows: i64,
     total_rows: i64,
-    /// An inline SVG bar chart of rows per day (numbers only, built here).
+    /// Inline SVG bar charts (numbers only, built here): rows per day, alerts raised per day,
+    /// and per hour the backlog not yet in the lake and the slowest source answer.
     chart: String,
+    alerts_chart: String,
+    backlog_chart: String,
+    latency_chart: String,
 }
 
 /// Bars for `values` (oldest first), scaled to the largest.
@@ -193,6 +200,9 @@ async fn institutions(
         last_day_rows: 0,
         total_rows: 0,
         chart: String::new(),
+        alerts_chart: String::new(),
+        backlog_chart: String::new(),
+        latency_chart: String::new(),
     };
     for c in &channels {
         let r = rows
@@ -205,6 +215,10 @@ async fn institutions(
         rows.entry(a.institution.clone())
             .or_insert_with(|| row(&a.institution))
             .alerts += 1;
+    }
+    let mut history = history::load(app, scoped_to, now, DAYS as usize).await?;
+    for code in history.keys() {
+        rows.entry(code.clone()).or_insert_with(|| row(code));
     }
     for v in volume {
         rows.entry(v.institution.clone())
@@ -236,6 +250,12 @@ async fn institutions(
         r.total_rows = values.iter().sum();
         r.last_day_rows = values.last().copied().unwrap_or(0);
         r.chart = bar_chart(&values);
+        let h = history
+            .remove(code)
+            .unwrap_or_else(|| history::History::empty(DAYS as usize));
+        r.alerts_chart = bar_chart(&h.alerts_per_day);
+        r.backlog_chart = bar_chart(&h.backlog_kib);
+        r.latency_chart = bar_chart(&h.latency_ms);
     }
     Ok(rows.into_values().collect())
 }

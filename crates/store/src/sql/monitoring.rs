@@ -1,12 +1,12 @@
-//! Reconciliation results and alerts. An alert is keyed by (kind, channel, subject) while it is
+//! Reconciliation results, alerts, and link nodes' probes and samples. An alert is keyed by (kind, channel, subject) while it is
 //! unresolved, so raising the same problem again updates it instead of adding another.
 
 use super::{Db, on_pool};
 use crate::{
     StoreError,
     model::{
-        Alert, AlertFilter, AlertStatus, LinkStatus, NewAlert, Page, ReconciliationDay,
-        ReconciliationFilter, now_millis,
+        Alert, AlertFilter, AlertStatus, LinkSample, LinkStatus, Millis, NewAlert, Page,
+        ReconciliationDay, ReconciliationFilter, now_millis,
     },
 };
 
@@ -274,4 +274,51 @@ pub(super) async fn link_statuses(db: &Db) -> Result<Vec<LinkStatus>, StoreError
             checked_at: r.checked_at,
         })
         .collect())
+}
+
+#[derive(sqlx::FromRow)]
+struct SampleRow {
+    channel: String,
+    institution: String,
+    at: i64,
+    latency_ms: Option<i64>,
+    backlog_bytes: Option<i64>,
+}
+
+pub(super) async fn save_link_sample(db: &Db, s: &LinkSample) -> Result<(), StoreError> {
+    let sql = "INSERT INTO link_samples (channel, institution, at, latency_ms, backlog_bytes) \
+               VALUES ($1, $2, $3, $4, $5)";
+    on_pool!(db, p => sqlx::query(sql)
+        .bind(&s.channel).bind(&s.institution).bind(s.at).bind(s.latency_ms)
+        .bind(s.backlog_bytes)
+        .execute(p).await.map(|_| ()))?;
+    Ok(())
+}
+
+pub(super) async fn link_samples(
+    db: &Db,
+    since: Millis,
+    institution: Option<&str>,
+) -> Result<Vec<LinkSample>, StoreError> {
+    let sql = "SELECT channel, institution, at, latency_ms, backlog_bytes FROM link_samples \
+               WHERE at >= $1 AND ($2 IS NULL OR institution = $2) ORDER BY at, channel";
+    let rows: Vec<SampleRow> = on_pool!(db, p => sqlx::query_as(sql)
+        .bind(since).bind(institution).fetch_all(p).await)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| LinkSample {
+            channel: r.channel,
+            institution: r.institution,
+            at: r.at,
+            latency_ms: r.latency_ms,
+            backlog_bytes: r.backlog_bytes,
+        })
+        .collect())
+}
+
+pub(super) async fn prune_link_samples(db: &Db, before: Millis) -> Result<u64, StoreError> {
+    let sql = "DELETE FROM link_samples WHERE at < $1";
+    let n = on_pool!(db, p => sqlx::query(sql).bind(before)
+        .execute(p).await.map(|r| r.rows_affected()))?;
+    Ok(n)
 }
