@@ -694,6 +694,7 @@ async fn land(
 ) -> Result<(), IngestError> {
     let seq = pending.end as i64;
     let now = now_micros();
+    let started = std::time::Instant::now();
     for (t, tc) in shared.tables.iter().zip(&pending.tables) {
         if !tc.rows.is_empty() {
             t.landing
@@ -701,6 +702,8 @@ async fn land(
                 .await?;
         }
     }
+    let raw_ms = started.elapsed().as_millis();
+    let changes = pending.changes;
     let mut deleted_total = 0;
     for (t, tc) in shared.tables.iter().zip(&mut pending.tables) {
         if tc.rows.is_empty() {
@@ -751,6 +754,13 @@ async fn land(
     {
         tracing::warn!(error = %e, "could not record the stream's progress");
     }
+    tracing::debug!(
+        channel = %shared.config.channel,
+        changes,
+        raw_ms,
+        std_ms = started.elapsed().as_millis() - raw_ms,
+        "changes landed"
+    );
     pending.changes = 0;
     pending.since = None;
     let counts = *counts;

@@ -1,10 +1,11 @@
 //! Schema drift: a source table's columns against those the channel saw last time. An added,
 //! dropped or retyped column is recorded as an alert (`schema_drift`, one per table, updated
 //! while it lasts) naming each change and whether the mapping reads the column; the run goes on,
-//! so mapped fields keep flowing. A column the mapping reads that has gone from a table the
-//! channel has read before is *absent*: its field is written empty (a required one sends its rows
-//! to quarantine) and the alert says so at every run until the mapping or the source changes. On
-//! a table never read before, a missing column is the mapping's error, not drift.
+//! so mapped fields keep flowing. A column the mapping reads that the source had when last
+//! recorded and has now lost is *absent*: its field is written empty (a required one sends its
+//! rows to quarantine), it stays recorded as absent, and the alert says so at every run until the
+//! mapping or the source changes. A mapped column the source never had (a misspelling) is the
+//! mapping's error, not drift.
 
 use crate::{IngestError, source::Column};
 use hdos_store::{MetaStore, NewAlert};
@@ -62,11 +63,27 @@ pub fn compare(old: &[Column], new: &[Column]) -> Vec<Drift> {
     out
 }
 
-/// The columns `mapped` reads that `columns` lacks: absent, on a table read before.
-pub fn absent_from(columns: &[Column], mapped: &[String]) -> Vec<String> {
+/// How the recorded schema keeps a mapped column that has gone from the source.
+const ABSENT: &str = "(absent)";
+
+/// The columns the channel recorded for `table` last time, absent ones included.
+pub async fn recorded(
+    store: &dyn MetaStore,
+    channel: &str,
+    table: &str,
+) -> Result<Option<Vec<Column>>, IngestError> {
+    Ok(store
+        .source_schema(channel, table)
+        .await?
+        .map(|json| serde_json::from_str(&json).unwrap_or_default()))
+}
+
+/// The columns `mapped` reads that `columns` lacks but `recorded` had (present or absent).
+pub fn absent_from(recorded: &[Column], columns: &[Column], mapped: &[String]) -> Vec<String> {
     mapped
         .iter()
         .filter(|m| !columns.iter().any(|c| &c.name == *m))
+        .filter(|m| recorded.iter().any(|c| &c.name == *m))
         .cloned()
         .collect()
 }
@@ -81,14 +98,26 @@ pub async fn check(
     columns: &[Column],
     mapped: &[String],
 ) -> Result<Vec<String>, IngestError> {
-    let json = serde_json::to_string(columns).unwrap_or_default();
-    let (drift, absent) = match store.source_schema(channel, table).await? {
+    let (drift, absent) = match recorded(store, channel, table).await? {
         Some(old) => {
-            let old: Vec<Column> = serde_json::from_str(&old).unwrap_or_default();
-            (compare(&old, columns), absent_from(columns, mapped))
+            let present: Vec<Column> = old
+                .iter()
+                .filter(|c| c.declared_type != ABSENT)
+                .cloned()
+                .collect();
+            (
+                compare(&present, columns),
+                absent_from(&old, columns, mapped),
+            )
         }
         None => (Vec::new(), Vec::new()),
     };
+    let mut kept = columns.to_vec();
+    kept.extend(absent.iter().map(|name| Column {
+        name: name.clone(),
+        declared_type: ABSENT.into(),
+    }));
+    let json = serde_json::to_string(&kept).unwrap_or_default();
     if !drift.is_empty() || !absent.is_empty() {
         let mut changes: Vec<String> = drift
             .iter()
@@ -100,7 +129,9 @@ pub async fn check(
         if !absent.is_empty() {
             let names: Vec<String> = absent.iter().map(|c| format!("`{c}`")).collect();
             changes.push(format!(
-                "mapped {} no longer at the source, written empty until the mapping changes",
+                "mapped {} no longer at the source, written empty until the mapping changes \
+                 (rows updated meanwhile lose the old value in the std zone; a full run after \
+                 the fix restores it)",
                 names.join(", ")
             ));
         }
@@ -151,5 +182,17 @@ mod tests {
             ]
         );
         assert!(compare(&old, &old).is_empty());
+    }
+
+    #[test]
+    fn only_a_column_the_source_had_can_be_absent() {
+        let recorded = [col("jzid", "TEXT"), col("zdmc", "TEXT")];
+        let now = [col("jzid", "TEXT")];
+        let mapped = ["jzid".to_owned(), "zdmc".to_owned(), "zdmx".to_owned()];
+        // `zdmc` was dropped; `zdmx` is a misspelling the source never had.
+        assert_eq!(absent_from(&recorded, &now, &mapped), ["zdmc"]);
+        // Recorded as absent, it stays absent.
+        let recorded = [col("jzid", "TEXT"), col("zdmc", ABSENT)];
+        assert_eq!(absent_from(&recorded, &now, &mapped), ["zdmc"]);
     }
 }

@@ -177,11 +177,11 @@ impl CompiledMapping {
             table: mapping.source_table.clone(),
             reason,
         };
-        let find = |name: &str| {
-            columns
-                .iter()
-                .position(|c| c == name)
-                .ok_or_else(|| format!("source column `{name}` does not exist"))
+        // An absent column reads past the row's end: empty, in expressions too.
+        let find = |name: &str| match columns.iter().position(|c| c == name) {
+            Some(i) => Ok(i),
+            None if absent.iter().any(|a| a == name) => Ok(usize::MAX),
+            None => Err(format!("source column `{name}` does not exist")),
         };
         let column = |name: &str| find(name).map_err(invalid);
         for (i, f) in mapping.fields.iter().enumerate() {

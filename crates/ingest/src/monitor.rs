@@ -186,17 +186,24 @@ impl Monitor {
                     latency_ms: None,
                     backlog_bytes: None,
                 };
-                if c.enabled {
-                    self.check_source(c, &spec, &mut sample).await?;
-                }
-                self.check_runs(c).await?;
-                self.check_volume(c, &spec, now).await?;
-                if matches!(spec, ChannelSpec::Cdc { .. }) {
-                    self.check_slot(c, &spec, &mut sample).await?;
-                }
+                // The sample is kept whatever the later checks find: most of all when the source
+                // is down.
+                let probed = match c.enabled {
+                    true => self.check_source(c, &spec, &mut sample).await,
+                    false => Ok(()),
+                };
+                // A disabled CDC channel's slot still holds WAL at the source.
+                let slot = match spec {
+                    ChannelSpec::Cdc { .. } => self.check_slot(c, &spec, &mut sample).await,
+                    _ => Ok(()),
+                };
                 if c.enabled {
                     self.env.store.save_link_sample(&sample).await?;
                 }
+                probed?;
+                slot?;
+                self.check_runs(c).await?;
+                self.check_volume(c, &spec, now).await?;
                 // A batch run in progress would show as a gap; a stream is always in progress.
                 let busy = !spec.is_streaming() && running.contains(&c.name);
                 let due = self

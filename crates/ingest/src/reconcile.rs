@@ -94,11 +94,11 @@ fn key_text(v: &StdValue) -> String {
 }
 
 /// The source side of one table: its mapped keys by day, and how many rows the mapping refused.
-/// On a table the channel has `read_before`, mapped columns gone from the source read as empty,
-/// as collection reads them.
+/// Mapped columns gone from the source since the `recorded` schema read as empty, as collection
+/// reads them.
 fn read_source(
     source: &BatchSource,
-    (mapping, read_before): (&TableMapping, bool),
+    (mapping, recorded): (&TableMapping, Option<Vec<crate::source::Column>>),
     env: &ChannelEnv,
     institution: &str,
     side: &mut Side,
@@ -109,10 +109,9 @@ fn read_source(
         .ok_or_else(|| IngestError::UnknownDataset(mapping.dataset.clone()))?;
     let mut reader = source.open(&mapping.source_table, mapping.cursor.as_deref())?;
     let columns = reader.columns()?;
-    let absent = if read_before {
-        crate::drift::absent_from(&columns, &mapping.columns_read(None)?.0)
-    } else {
-        Vec::new()
+    let absent = match recorded {
+        Some(old) => crate::drift::absent_from(&old, &columns, &mapping.columns_read(None)?.0),
+        None => Vec::new(),
     };
     let columns: Vec<String> = columns.into_iter().map(|c| c.name).collect();
     let compiled = CompiledMapping::with_absent(mapping, dataset, &columns, &absent)?;
@@ -263,13 +262,10 @@ pub async fn reconcile(
     let checked_at = now_millis();
     let mut out = Vec::new();
     for (dataset, mappings) in by_dataset {
-        let mut read_before = Vec::with_capacity(mappings.len());
+        let mut recorded = Vec::with_capacity(mappings.len());
         for m in &mappings {
-            read_before.push(
-                env.store
-                    .source_schema(&channel.name, &m.source_table)
-                    .await?
-                    .is_some(),
+            recorded.push(
+                crate::drift::recorded(env.store.as_ref(), &channel.name, &m.source_table).await?,
             );
         }
         // Sources drive their own connections: read on a blocking thread.
@@ -277,8 +273,8 @@ pub async fn reconcile(
         let (source_side, unmapped) = tokio::task::spawn_blocking(move || {
             let mut side = Side::default();
             let mut unmapped = 0;
-            for (m, before) in mappings.iter().zip(read_before) {
-                unmapped += read_source(&src, (m, before), &env2, &institution, &mut side)?;
+            for (m, old) in mappings.iter().zip(recorded) {
+                unmapped += read_source(&src, (m, old), &env2, &institution, &mut side)?;
             }
             Ok::<_, IngestError>((side, unmapped))
         })

@@ -17,6 +17,7 @@ use hdos_ingest::{
 use hdos_lake::Lake;
 use hdos_store::{MasterKey, MetaStore, NewSourceConnection, RunFilter, RunStatus, Secret};
 use sqlx::MySqlPool;
+use std::str::FromStr;
 
 use crate::common;
 
@@ -33,7 +34,7 @@ async fn his(name: &str) -> Result<Option<(String, MySqlPool)>> {
         return Ok(None);
     };
     let database = format!("his_{name}_{}", std::process::id());
-    let admin = MySqlPool::connect(&server).await.context("connecting")?;
+    let admin = connect(&server).await.context("connecting")?;
     sqlx::raw_sql(&format!(
         "DROP DATABASE IF EXISTS {database}; CREATE DATABASE {database} CHARACTER SET utf8mb4"
     ))
@@ -41,16 +42,27 @@ async fn his(name: &str) -> Result<Option<(String, MySqlPool)>> {
     .await?;
     let mut url = url::Url::parse(&server)?;
     url.set_path(&database);
-    let pool = MySqlPool::connect(url.as_str()).await?;
+    let pool = connect(url.as_str()).await?;
+    // The visit time is a TIMESTAMP, which MySQL keeps in UTC and shows in the session's zone.
     sqlx::raw_sql(
         "CREATE TABLE mz_jzjl (id BIGINT AUTO_INCREMENT PRIMARY KEY, jzid VARCHAR(20),
-             brid VARCHAR(20), ksmc VARCHAR(40), jzsj DATETIME, zdbm VARCHAR(10),
+             brid VARCHAR(20), ksmc VARCHAR(40), jzsj TIMESTAMP NULL, zdbm VARCHAR(10),
              zdmc VARCHAR(80), gxsj DATETIME, INDEX (gxsj));
-         CREATE TABLE keyless (jzid VARCHAR(20), gxsj DATETIME);",
+         CREATE TABLE keyless (jzid VARCHAR(20), gxsj DATETIME);
+         CREATE TABLE big_ids (id BIGINT PRIMARY KEY, v VARCHAR(10));
+         INSERT INTO big_ids VALUES (1152921504606846976, 'a'), (1152921504606846977, 'b'),
+                                    (1152921504606846978, 'c');",
     )
     .execute(&pool)
     .await?;
     Ok(Some((url.to_string(), pool)))
+}
+
+/// A pool whose sessions use the server's time zone, as the HIS's own clients do (test-services
+/// runs MariaDB at UTC+8, like a hospital's server).
+async fn connect(url: &str) -> Result<MySqlPool> {
+    let options = sqlx::mysql::MySqlConnectOptions::from_str(url)?.timezone(None);
+    Ok(MySqlPool::connect_with(options).await?)
 }
 
 async fn insert(pool: &MySqlPool, ids: std::ops::Range<i64>, updated: &str) -> Result<()> {
@@ -127,6 +139,22 @@ async fn a_mariadb_table_is_collected_in_chunks_then_incrementally() -> Result<(
             == 250,
         "Chinese text arrives intact"
     );
+    // V0 was seen at 08:00 on the hospital's clock: 00:00 UTC.
+    let midnight_utc = chrono::NaiveDate::from_ymd_opt(2026, 3, 1)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .context("date")?
+        .and_utc()
+        .timestamp_micros();
+    ensure!(
+        common::count(
+            &lake,
+            "std/outpatient_visit",
+            &format!("WHERE visit_id = 'V0' AND CAST(visit_time AS BIGINT) = {midnight_utc}")
+        )
+        .await?
+            == 1,
+        "a TIMESTAMP reads as the hospital's clock shows it"
+    );
 
     // New rows and updated rows: the next run reads exactly those.
     insert(&pool, 250..270, "2026-03-02 09:00:00").await?;
@@ -146,19 +174,32 @@ async fn a_mariadb_table_is_collected_in_chunks_then_incrementally() -> Result<(
     // The columns and a sample suggest the mapping a manager would confirm; the source drives
     // its own connection, so it is used from a blocking thread.
     let u = url.clone();
-    let (columns, sample, keyless) = tokio::task::spawn_blocking(move || {
+    let (columns, sample, keyless, big) = tokio::task::spawn_blocking(move || {
         let source = MysqlSource::open(&u)?;
+        // Keys 2⁶⁰, +1, +2 are equal as doubles: read one at a time, all three still come.
+        let mut big = Vec::new();
+        let mut after = None;
+        loop {
+            let chunk = source.read_chunk("big_ids", None, after.as_ref(), 1)?;
+            if chunk.is_empty() {
+                break;
+            }
+            big.extend(chunk.rows.iter().map(|r| r[1].clone().unwrap_or_default()));
+            after = chunk.last_position().cloned();
+        }
         Ok::<_, IngestError>((
             source.columns("mz_jzjl")?,
             source.sample("mz_jzjl", 100)?,
             source.read_chunk("keyless", Some("gxsj"), None, 10),
+            big,
         ))
     })
     .await??;
+    ensure!(big == ["a", "b", "c"], "{big:?}");
     ensure!(
         columns
             .iter()
-            .any(|c| c.name == "gxsj" && c.declared_type == "DATETIME"),
+            .any(|c| c.name == "jzsj" && c.declared_type == "TIMESTAMP"),
         "{columns:?}"
     );
     ensure!(sample.len() == 100);
@@ -204,7 +245,7 @@ async fn a_stored_mysql_connection_reads_the_database_and_bad_ones_fail_clearly(
         source.display_name()
     );
     let tables = tokio::task::spawn_blocking(move || source.catalog()?.tables()).await??;
-    ensure!(tables == ["keyless", "mz_jzjl"], "{tables:?}");
+    ensure!(tables == ["big_ids", "keyless", "mz_jzjl"], "{tables:?}");
 
     let BatchSource::Mysql { url: wrong } = connection_source(&store, &key, "wrong").await? else {
         bail!("a mysql connection");

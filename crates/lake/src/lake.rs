@@ -357,6 +357,17 @@ impl Lake {
         Ok(ctx.sql(sql).await?.collect().await?)
     }
 
+    /// Runs `sql` over the named tables and yields the result batch by batch, for results too
+    /// large to hold at once.
+    pub async fn query_stream(
+        &self,
+        tables: &[TableName],
+        sql: &str,
+    ) -> Result<deltalake::datafusion::physical_plan::SendableRecordBatchStream, LakeError> {
+        let ctx = self.session(tables).await?;
+        Ok(ctx.sql(sql).await?.execute_stream().await?)
+    }
+
     /// Writes and removes a probe object at the root: the readiness check of the lake.
     pub async fn check_writable(&self) -> Result<(), LakeError> {
         let not_writable = |reason: String| LakeError::NotWritable {

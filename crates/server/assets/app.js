@@ -58,7 +58,11 @@ document.addEventListener("submit", (event) => {
         document.close();
       }
     });
-    xhr.addEventListener("error", () => { label.textContent = "✗"; });
+    // The server may answer (413, 409) and close before the file is sent: let the user retry.
+    xhr.addEventListener("error", () => {
+      label.textContent = "✗";
+      form.querySelector("button").disabled = false;
+    });
     form.querySelector("button").disabled = true;
     xhr.send(new FormData(form));
   });

@@ -271,7 +271,8 @@ async fn presented_csrf(
         .unwrap_or_default()
         .to_owned();
     if let Some(boundary) = multipart_boundary(&content_type) {
-        return csrf_in_first_part(req, &boundary, config.upload_limit_bytes).await;
+        let timeout = std::time::Duration::from_secs(config.request_timeout_secs);
+        return csrf_in_first_part(req, &boundary, (config.upload_limit_bytes, timeout)).await;
     }
     if !content_type.starts_with("application/x-www-form-urlencoded") {
         return Ok((None, req));
@@ -303,7 +304,7 @@ fn multipart_boundary(content_type: &str) -> Option<String> {
 async fn csrf_in_first_part(
     req: Request,
     boundary: &str,
-    limit: usize,
+    (limit, timeout): (usize, std::time::Duration),
 ) -> Result<(Option<String>, Request), Response> {
     use futures::StreamExt;
     let (parts, body) = req.into_parts();
@@ -312,7 +313,11 @@ async fn csrf_in_first_part(
     let mut token = None;
     let mut failed = None;
     while prefix.len() < FIRST_PART_MAX {
-        match stream.next().await {
+        // A sender that trickles its first bytes is not waited for beyond the usual timeout.
+        let Ok(piece) = tokio::time::timeout(timeout, stream.next()).await else {
+            break;
+        };
+        match piece {
             Some(Ok(chunk)) => prefix.extend_from_slice(&chunk),
             Some(Err(e)) => {
                 failed = Some(e);
@@ -350,9 +355,19 @@ fn first_field(bytes: &[u8], boundary: &str) -> Option<Option<String>> {
     let headers_end = start + text[start..].find("\r\n\r\n")?;
     let value_start = headers_end + 4;
     let value_end = value_start + text[value_start..].find(&format!("\r\n--{boundary}"))?;
-    let named_csrf = text[start..headers_end]
-        .to_ascii_lowercase()
-        .contains(&format!("name=\"{CSRF_FIELD}\""));
+    let named_csrf = text[start..headers_end].split("\r\n").any(|line| {
+        let Some((header, value)) = line.split_once(':') else {
+            return false;
+        };
+        if !header.trim().eq_ignore_ascii_case("content-disposition") {
+            return false;
+        }
+        // `form-data; name="_csrf"`, exactly: a file part is never the token.
+        let params: Vec<&str> = value.split(';').map(str::trim).collect();
+        params.first() == Some(&"form-data")
+            && params.contains(&format!("name=\"{CSRF_FIELD}\"").as_str())
+            && !params.iter().any(|p| p.starts_with("filename"))
+    });
     Some(named_csrf.then(|| text[value_start..value_end].to_owned()))
 }
 
@@ -377,9 +392,14 @@ mod tests {
         assert_eq!(first_field(body, "xyZ"), Some(Some("tok3n".to_owned())));
         // Not yet whole: read on.
         assert_eq!(first_field(&body[..30], "xyZ"), None);
-        // Another field first: no token.
+        // Another field first, or a file named like the token, or another spelling: no token.
         let other =
             b"--xyZ\r\nContent-Disposition: form-data; name=\"channel\"\r\n\r\nc\r\n--xyZ--\r\n";
         assert_eq!(first_field(other, "xyZ"), Some(None));
+        let file = b"--xyZ\r\nContent-Disposition: form-data; name=\"_csrf\"; filename=\"t\"\r\n\r\ntok3n\r\n--xyZ--\r\n";
+        assert_eq!(first_field(file, "xyZ"), Some(None));
+        let upper =
+            b"--xyZ\r\nContent-Disposition: form-data; name=\"_CSRF\"\r\n\r\ntok3n\r\n--xyZ--\r\n";
+        assert_eq!(first_field(upper, "xyZ"), Some(None));
     }
 }

@@ -274,7 +274,11 @@ fields = [
         text.send_keys(&edited).await?;
         let mut shown = String::new();
         for _ in 0..50 {
-            shown = c.find(Locator::Id("preview")).await?.text().await?;
+            // The script replaces the element: one found just before that reads as stale.
+            shown = match c.find(Locator::Id("preview")).await {
+                Ok(e) => e.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
             if shown.contains("K01") {
                 break;
             }

@@ -273,6 +273,13 @@ pub trait MetaStore: Send + Sync + std::fmt::Debug {
     async fn save_link_status(&self, status: &LinkStatus) -> Result<(), StoreError>;
     /// Every node's latest probe, by channel and node.
     async fn link_statuses(&self) -> Result<Vec<LinkStatus>, StoreError>;
+    /// Alerts raised per institution and day (China Standard Time) since `since`, resolved ones
+    /// included (`rows` is the count).
+    async fn daily_alerts(
+        &self,
+        since: Millis,
+        institution: Option<&str>,
+    ) -> Result<Vec<DailyVolume>, StoreError>;
     /// Records one monitoring pass's measures of a channel.
     async fn save_link_sample(&self, sample: &LinkSample) -> Result<(), StoreError>;
     /// Samples taken at or after `since`, one institution's only when given, oldest first.

@@ -580,6 +580,14 @@ impl MetaStore for SqlStore {
         monitoring::link_statuses(&self.db).await
     }
 
+    async fn daily_alerts(
+        &self,
+        since: Millis,
+        institution: Option<&str>,
+    ) -> Result<Vec<DailyVolume>, StoreError> {
+        monitoring::daily_alerts(&self.db, since, institution).await
+    }
+
     async fn save_link_sample(&self, sample: &LinkSample) -> Result<(), StoreError> {
         monitoring::save_link_sample(&self.db, sample).await
     }

@@ -91,6 +91,7 @@ conformance!(
     an_alert_is_raised_once_until_resolved,
     daily_volume_sums_runs_by_institution_and_day,
     link_samples_are_kept_listed_by_institution_and_pruned,
+    alerts_are_counted_per_institution_and_day,
 );
 
 #[tokio::test]

@@ -848,3 +848,36 @@ pub async fn link_samples_are_kept_listed_by_institution_and_pruned(s: &SqlStore
     ensure!(s.link_samples(0, None).await?.len() == 1);
     Ok(())
 }
+
+pub async fn alerts_are_counted_per_institution_and_day(s: &SqlStore) -> Result<()> {
+    use hdos_store::{AlertStatus, NewAlert};
+    let alert = |kind: &str, institution: &str| NewAlert {
+        kind: kind.into(),
+        channel: format!("his_{institution}"),
+        institution: institution.into(),
+        subject: "table t".into(),
+        message: "m".into(),
+    };
+    let (first, _) = s.raise_alert(&alert("run_failed", "H1")).await?;
+    s.set_alert_status(first.id, AlertStatus::Resolved, None)
+        .await?;
+    s.raise_alert(&alert("zero_rows", "H1")).await?;
+    s.raise_alert(&alert("run_failed", "H2")).await?;
+    let today = (chrono::Utc::now() + chrono::Duration::hours(8))
+        .format("%Y-%m-%d")
+        .to_string();
+    let since = now_millis() - 60_000;
+    let all = s.daily_alerts(since, None).await?;
+    ensure!(all.len() == 2, "{all:?}");
+    ensure!(
+        all[0].institution == "H1" && all[0].rows == 2 && all[0].day == today,
+        "resolved alerts count too: {all:?}"
+    );
+    ensure!(s.daily_alerts(since, Some("H2")).await?[0].rows == 1);
+    ensure!(
+        s.daily_alerts(now_millis() + 60_000, None)
+            .await?
+            .is_empty()
+    );
+    Ok(())
+}

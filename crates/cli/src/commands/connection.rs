@@ -35,9 +35,12 @@ pub async fn command(cfg: &Config, cmd: ConnectionCommand) -> Result<ExitCode> {
             let port = port.unwrap_or(kind.default_port());
             // A MySQL database is its own schema.
             let schema = match (kind, schema) {
-                (_, Some(s)) => s,
+                (ConnectionKind::Postgres, Some(s)) => s,
                 (ConnectionKind::Postgres, None) => "public".to_owned(),
-                (ConnectionKind::Mysql, None) => database.clone(),
+                (ConnectionKind::Mysql, Some(s)) if s != database => anyhow::bail!(
+                    "a MySQL database is its own schema: give --database {s} instead of --schema"
+                ),
+                (ConnectionKind::Mysql, _) => database.clone(),
             };
             let sealed = match std::env::var(&password_env) {
                 Ok(p) => Some(wiring::master_key(cfg)?.seal(&p)),

@@ -12,6 +12,7 @@ use crate::{
     land::slug,
     mllp::MESSAGES,
 };
+use futures::StreamExt;
 use hdos_lake::{
     TableName,
     arrow::{
@@ -21,7 +22,7 @@ use hdos_lake::{
     },
 };
 use hdos_store::{Channel, ReconciliationDay, now_millis};
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, sync::Arc};
 
 /// Each dataset's side, and the messages the mapping now refuses.
 #[derive(Default)]
@@ -62,11 +63,38 @@ impl Sides {
     }
 }
 
-/// Reads the channel's acknowledged messages in order of receipt and replays them.
+/// Replays one batch of raw messages (message text, bytes kept as received).
+fn replay_batch(
+    intake: &Intake,
+    sides: &mut Sides,
+    batch: &hdos_lake::arrow::record_batch::RecordBatch,
+) -> Result<(), IngestError> {
+    let texts = cast(batch.column(0), &DataType::Utf8).map_err(hdos_lake::LakeError::from)?;
+    let texts = texts.as_string::<i32>();
+    let bytes = cast(batch.column(1), &DataType::Binary).map_err(hdos_lake::LakeError::from)?;
+    let bytes = bytes.as_binary::<i32>();
+    for r in 0..batch.num_rows() {
+        // Text that was not UTF-8 is kept as received, bytes and all; the rest as decoded.
+        let assessment = if bytes.is_null(r) {
+            intake.assess_text(texts.value(r).to_owned())
+        } else {
+            intake.assess(bytes.value(r))
+        };
+        if assessment.code == AckCode::AA {
+            sides.replay(intake, assessment.records);
+        } else {
+            sides.unmapped += 1;
+        }
+    }
+    Ok(())
+}
+
+/// Reads the channel's acknowledged messages in order of receipt, batch by batch, and replays
+/// them on a blocking thread (parsing is the work): the messages are never all in memory.
 async fn read_messages(
     env: &ChannelEnv,
     channel: &Channel,
-    intake: &Intake,
+    intake: Arc<Intake>,
 ) -> Result<Sides, IngestError> {
     let mut sides = Sides::default();
     let raw = TableName::new(&format!("raw/{}/{MESSAGES}", slug(&channel.name)))?;
@@ -79,24 +107,21 @@ async fn read_messages(
         raw.sql_name(),
         AckCode::AA.as_str()
     );
-    for batch in env.lake.query(std::slice::from_ref(&raw), &sql).await? {
-        let texts = cast(batch.column(0), &DataType::Utf8).map_err(hdos_lake::LakeError::from)?;
-        let texts = texts.as_string::<i32>();
-        let bytes = cast(batch.column(1), &DataType::Binary).map_err(hdos_lake::LakeError::from)?;
-        let bytes = bytes.as_binary::<i32>();
-        for r in 0..batch.num_rows() {
-            // Text that was not UTF-8 is kept as received, bytes and all; the rest as decoded.
-            let assessment = if bytes.is_null(r) {
-                intake.assess_text(texts.value(r).to_owned())
-            } else {
-                intake.assess(bytes.value(r))
-            };
-            if assessment.code == AckCode::AA {
-                sides.replay(intake, assessment.records);
-            } else {
-                sides.unmapped += 1;
-            }
-        }
+    let mut batches = env
+        .lake
+        .query_stream(std::slice::from_ref(&raw), &sql)
+        .await?;
+    while let Some(batch) = batches.next().await {
+        let batch = batch.map_err(hdos_lake::LakeError::from)?;
+        let intake = intake.clone();
+        sides = tokio::task::spawn_blocking(move || {
+            replay_batch(&intake, &mut sides, &batch).map(|()| sides)
+        })
+        .await
+        .map_err(|e| IngestError::Channel {
+            channel: channel.name.clone(),
+            reason: format!("reconciliation stopped: {e}"),
+        })??;
     }
     Ok(sides)
 }
@@ -111,9 +136,12 @@ pub async fn reconcile(
         Some(text) => MessageMappings::from_toml(text)?,
         None => MessageMappings::builtin()?,
     };
-    let intake = Intake::new(&channel.institution, compile(&mappings, env.standard)?);
+    let intake = Arc::new(Intake::new(
+        &channel.institution,
+        compile(&mappings, env.standard)?,
+    ));
     let checked_at = now_millis();
-    let mut sides = read_messages(env, channel, &intake).await?;
+    let mut sides = read_messages(env, channel, intake.clone()).await?;
     // Every dataset the channel maps is reconciled, whether or not a message carried it.
     for r in &intake.records {
         sides

@@ -34,9 +34,31 @@ fn quote(ident: &str) -> String {
     format!("`{}`", ident.replace('`', "``"))
 }
 
+/// Binary types, read in hex (`\x…`) as the SQLite reader writes blobs.
+const BINARY_TYPES: [&str; 6] = [
+    "BINARY",
+    "VARBINARY",
+    "TINYBLOB",
+    "BLOB",
+    "MEDIUMBLOB",
+    "LONGBLOB",
+];
+
 /// A column's value as text in the connection's character set, whatever its type.
-fn as_text(column: &str) -> String {
-    format!("CAST({} AS CHAR CHARACTER SET utf8mb4)", quote(column))
+fn as_text(column: &Column) -> String {
+    let name = quote(&column.name);
+    if BINARY_TYPES.contains(&column.declared_type.as_str()) {
+        format!("CONCAT('\\\\x', LOWER(HEX({name})))")
+    } else {
+        format!("CAST({name} AS CHAR CHARACTER SET utf8mb4)")
+    }
+}
+
+/// A value bound to a statement, typed so MySQL compares it as the column's type: an integer
+/// key compared with text would be compared as a double, and lose precision past 2⁵³.
+enum Arg {
+    Int(i64),
+    Text(String),
 }
 
 /// The URL with its password hidden, to name the source in messages.
@@ -59,9 +81,12 @@ impl MysqlSource {
             .enable_all()
             .build()
             .map_err(|e| unavailable(e.to_string()))?;
+        // The server's own time zone (the one the HIS writes in), not sqlx's default of UTC:
+        // TIMESTAMP columns then read as the hospital's clock shows them.
         let options = MySqlConnectOptions::from_str(url)
             .map_err(|e| unavailable(e.to_string()))?
-            .charset("utf8mb4");
+            .charset("utf8mb4")
+            .timezone(None);
         let database = options
             .get_database()
             .map(str::to_owned)
@@ -91,14 +116,17 @@ impl MysqlSource {
         }
     }
 
-    fn query(&self, sql: &str, args: &[&str]) -> Result<Vec<MySqlRow>, IngestError> {
+    fn query(&self, sql: &str, args: &[Arg]) -> Result<Vec<MySqlRow>, IngestError> {
         let mut conn = self
             .conn
             .lock()
             .map_err(|_| self.error("the connection was poisoned by a panic"))?;
         let mut q = sqlx::query(sql);
         for a in args {
-            q = q.bind(*a);
+            q = match a {
+                Arg::Int(i) => q.bind(*i),
+                Arg::Text(t) => q.bind(t.as_str()),
+            };
         }
         self.runtime
             .block_on(q.fetch_all(&mut *conn))
@@ -119,7 +147,7 @@ impl MysqlSource {
         let rows = self.query(
             "SELECT CAST(table_name AS CHAR) FROM information_schema.tables \
              WHERE table_schema = ? AND table_type = 'BASE TABLE' ORDER BY 1",
-            &[&self.database],
+            &[Arg::Text(self.database.clone())],
         )?;
         rows.iter()
             .map(|r| Ok(self.text(r, 0)?.unwrap_or_default()))
@@ -132,7 +160,10 @@ impl MysqlSource {
             "SELECT CAST(column_name AS CHAR), CAST(upper(data_type) AS CHAR) \
              FROM information_schema.columns \
              WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
-            &[&self.database, table],
+            &[
+                Arg::Text(self.database.clone()),
+                Arg::Text(table.to_owned()),
+            ],
         )?;
         let cols = rows
             .iter()
@@ -166,7 +197,10 @@ impl MysqlSource {
                     WHERE t.table_schema = s.table_schema AND t.table_name = s.table_name \
                       AND t.index_name = s.index_name) = 1 \
              ORDER BY s.index_name <> 'PRIMARY', s.index_name",
-            &[&self.database, table],
+            &[
+                Arg::Text(self.database.clone()),
+                Arg::Text(table.to_owned()),
+            ],
         )?;
         for r in &rows {
             let (Some(column), Some(ty)) = (self.text(r, 0)?, self.text(r, 1)?) else {
@@ -186,10 +220,7 @@ impl MysqlSource {
     }
 
     fn select_list(cols: &[Column]) -> String {
-        cols.iter()
-            .map(|c| as_text(&c.name))
-            .collect::<Vec<_>>()
-            .join(", ")
+        cols.iter().map(as_text).collect::<Vec<_>>().join(", ")
     }
 
     fn texts(
@@ -230,14 +261,22 @@ impl MysqlSource {
     ) -> Result<Chunk, IngestError> {
         let cols = self.columns(table)?;
         let key = quote(&self.row_key(table)?);
-        let cursor_col = super::cursor_index(&cols, cursor, table, |e| self.error(e))?
-            .map(|i| quote(&cols[i].name));
-        let mut args: Vec<String> = Vec::new();
+        let cursor_index = super::cursor_index(&cols, cursor, table, |e| self.error(e))?;
+        let cursor_col = cursor_index.map(|i| quote(&cols[i].name));
+        // An integer cursor is bound as an integer; anything else as text, which MySQL converts
+        // to the column's type (dates and times) or compares by its collation (text).
+        let integer_cursor =
+            cursor_index.is_some_and(|i| INTEGER_TYPES.contains(&cols[i].declared_type.as_str()));
+        let cursor_arg = |v: &CursorValue| match (integer_cursor, v.bind_text().parse::<i64>()) {
+            (true, Ok(i)) => Arg::Int(i),
+            _ => Arg::Text(v.bind_text()),
+        };
+        let mut args: Vec<Arg> = Vec::new();
         // Spelled out rather than as a row comparison, so the indexes on cursor and key serve.
         let filter = match (&cursor_col, after) {
             (_, None) => String::new(),
             (None, Some(p)) => {
-                args.push(p.tiebreak.to_string());
+                args.push(Arg::Int(p.tiebreak));
                 format!("WHERE {key} > ?")
             }
             (
@@ -247,7 +286,7 @@ impl MysqlSource {
                     tiebreak,
                 }),
             ) => {
-                args.push(tiebreak.to_string());
+                args.push(Arg::Int(*tiebreak));
                 format!("WHERE ({c} IS NULL AND {key} > ?) OR {c} IS NOT NULL")
             }
             (
@@ -257,8 +296,7 @@ impl MysqlSource {
                     tiebreak,
                 }),
             ) => {
-                let v = v.bind_text();
-                args.extend([v.clone(), v, tiebreak.to_string()]);
+                args.extend([cursor_arg(v), cursor_arg(v), Arg::Int(*tiebreak)]);
                 format!("WHERE {c} > ? OR ({c} = ? AND {key} > ?)")
             }
         };
@@ -274,9 +312,8 @@ impl MysqlSource {
             Self::select_list(&cols),
             self.table_ref(table),
         );
-        let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
         let mut chunk = Chunk::default();
-        for r in self.query(&sql, &arg_refs)? {
+        for r in self.query(&sql, &args)? {
             let tiebreak: i64 = r.try_get(0).map_err(|e| self.error(e))?;
             let cursor = self.text(&r, 1)?;
             let values = self.texts(&r, 2, cols.len())?;

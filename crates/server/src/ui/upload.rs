@@ -19,15 +19,37 @@ use axum::{
 use hdos_core::ErrorKind;
 use hdos_ingest::{channel::ChannelSpec, source::file::FileFormat};
 use hdos_store::{Outcome, now_millis};
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
 use tokio::io::AsyncWriteExt;
 
 pub const PATH: &str = "/integration/collection/upload";
 
-/// A file as uploaded: its name in the folder and its size.
+/// Longest file name taken, in bytes: the folder channel prefixes a time when it files a
+/// collected file away, and names stay within the 255 bytes file systems allow.
+const NAME_MAX_BYTES: usize = 200;
+/// Longest channel name read from the form.
+const CHANNEL_MAX_BYTES: usize = 256;
+/// A sender that sends nothing for this long has gone: its upload is dropped.
+const IDLE: Duration = Duration::from_secs(60);
+
+/// A file as uploaded: its name in the folder, its path and its size.
 struct Stored {
     name: String,
+    path: PathBuf,
     bytes: u64,
+}
+
+/// A `.part` file being written: removed when dropped unless it was put in place, so a failed,
+/// refused or abandoned upload leaves nothing behind.
+struct Part(PathBuf);
+
+impl Drop for Part {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 pub async fn upload(
@@ -94,12 +116,50 @@ async fn receive(
     mut form: Multipart,
     channel: &mut Option<String>,
 ) -> Result<Vec<Stored>, ApiError> {
-    let mut folder: Option<PathBuf> = None;
     let mut stored = Vec::new();
-    while let Some(field) = form.next_field().await.map_err(unreadable_form)? {
+    let received = receive_files(app, p, &mut form, channel, &mut stored).await;
+    let requested = match (&received, channel.as_deref(), stored.is_empty()) {
+        (Ok(()), Some(name), false) => app.store.request_channel_run(name, now_millis()).await,
+        (Ok(()), _, _) => {
+            return Err(error(
+                ErrorKind::InvalidInput,
+                "choose a folder channel and at least one file".into(),
+                "upload.no_channel",
+                vec![],
+            ));
+        }
+        (Err(_), _, _) => Ok(()),
+    };
+    // All or nothing: a request that fails takes back the files it already put in place (unless
+    // a run has collected them meanwhile, which is as good).
+    if let Err(e) = received.and(requested.map_err(ApiError::from)) {
+        for f in &stored {
+            let _ = tokio::fs::remove_file(&f.path).await;
+        }
+        return Err(e);
+    }
+    Ok(stored)
+}
+
+async fn receive_files(
+    app: &AppState,
+    p: &Principal,
+    form: &mut Multipart,
+    channel: &mut Option<String>,
+    stored: &mut Vec<Stored>,
+) -> Result<(), ApiError> {
+    let mut folder: Option<PathBuf> = None;
+    while let Some(mut field) = next(form.next_field()).await? {
         match field.name().unwrap_or_default() {
             "channel" => {
-                let name = field.text().await.map_err(unreadable_form)?;
+                let mut name = Vec::new();
+                while let Some(chunk) = next(field.chunk()).await? {
+                    name.extend_from_slice(&chunk);
+                    if name.len() > CHANNEL_MAX_BYTES {
+                        return Err(invalid("the channel name is too long"));
+                    }
+                }
+                let name = String::from_utf8_lossy(&name).into_owned();
                 *channel = Some(name.clone());
                 folder = Some(folder_of(app, p, &name).await?);
             }
@@ -121,16 +181,26 @@ async fn receive(
             _ => {}
         }
     }
-    if let (Some(name), false) = (channel.as_deref(), stored.is_empty()) {
-        app.store.request_channel_run(name, now_millis()).await?;
-        return Ok(stored);
+    Ok(())
+}
+
+/// The next piece of the form, or an error when the sender has been silent for [`IDLE`].
+async fn next<T>(
+    piece: impl std::future::Future<Output = Result<T, axum::extract::multipart::MultipartError>>,
+) -> Result<T, ApiError> {
+    match tokio::time::timeout(IDLE, piece).await {
+        Ok(read) => read.map_err(unreadable_form),
+        Err(_) => Err(error(
+            ErrorKind::InvalidInput,
+            format!("nothing arrived for {} s", IDLE.as_secs()),
+            "upload.stalled",
+            vec![("seconds", IDLE.as_secs().to_string())],
+        )),
     }
-    Err(error(
-        ErrorKind::InvalidInput,
-        "choose a folder channel and at least one file".into(),
-        "upload.no_channel",
-        vec![],
-    ))
+}
+
+fn invalid(message: &str) -> ApiError {
+    ApiError::new(ErrorKind::InvalidInput, message)
 }
 
 /// The folder of a folder channel `p` may upload to.
@@ -189,7 +259,11 @@ fn file_name(sent: &str) -> Result<String, ApiError> {
             vec![("name", sent.to_owned())],
         )
     };
-    if name.is_empty() || name.starts_with('.') || name.ends_with(".part") {
+    if name.is_empty()
+        || name.starts_with('.')
+        || name.ends_with(".part")
+        || name.len() > NAME_MAX_BYTES
+    {
         return Err(unreadable(format!("`{sent}` is not a usable file name")));
     }
     if FileFormat::of(Path::new(&name)).is_none() {
@@ -200,23 +274,26 @@ fn file_name(sent: &str) -> Result<String, ApiError> {
     Ok(name)
 }
 
-/// Streams one file to a hidden `.part` name, syncs it and renames it into place. A file of the
-/// same name still waiting is not replaced: its table's rows would be lost.
+/// Streams one file to a hidden `.part` name, syncs it, and links it into place under its own
+/// name — a link, unlike a rename, fails when that name exists, so a file still waiting (or one
+/// another upload put there meanwhile) is never replaced.
 async fn store_file(dir: &Path, mut field: Field<'_>) -> Result<Stored, ApiError> {
     let name = file_name(field.file_name().unwrap_or_default())?;
     let target = dir.join(&name);
-    if tokio::fs::try_exists(&target).await.unwrap_or(false) {
-        return Err(error(
+    let waiting = || {
+        error(
             ErrorKind::Conflict,
             format!(
                 "`{name}` is already waiting to be collected; upload it again once it has been"
             ),
             "upload.waiting",
             vec![("name", name.clone())],
-        ));
+        )
+    };
+    if tokio::fs::try_exists(&target).await.unwrap_or(true) {
+        return Err(waiting());
     }
-    let part = dir.join(format!(".{}.part", uuid::Uuid::new_v4()));
-    let incomplete = |e: String| {
+    let incomplete = |e: std::io::Error| {
         error(
             ErrorKind::InvalidInput,
             format!("`{name}` did not arrive whole: {e}"),
@@ -224,37 +301,35 @@ async fn store_file(dir: &Path, mut field: Field<'_>) -> Result<Stored, ApiError
             vec![("name", name.clone())],
         )
     };
-    let written = async {
-        let mut file = tokio::fs::File::create(&part)
-            .await
-            .map_err(|e| incomplete(e.to_string()))?;
-        let mut bytes = 0u64;
-        while let Some(chunk) = field.chunk().await.map_err(unreadable_form)? {
-            bytes += chunk.len() as u64;
-            file.write_all(&chunk)
-                .await
-                .map_err(|e| incomplete(e.to_string()))?;
-        }
-        file.sync_all()
-            .await
-            .map_err(|e| incomplete(e.to_string()))?;
-        Ok::<_, ApiError>(bytes)
+    let part = Part(dir.join(format!(".{}.part", uuid::Uuid::new_v4())));
+    let mut file = tokio::fs::File::create(&part.0).await.map_err(incomplete)?;
+    let mut bytes = 0u64;
+    while let Some(chunk) = next(field.chunk()).await? {
+        bytes += chunk.len() as u64;
+        file.write_all(&chunk).await.map_err(incomplete)?;
     }
-    .await;
-    let bytes = match written {
-        Ok(bytes) => bytes,
+    file.sync_all().await.map_err(incomplete)?;
+    drop(file);
+    match tokio::fs::hard_link(&part.0, &target).await {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(waiting()),
         Err(e) => {
-            let _ = tokio::fs::remove_file(&part).await;
-            return Err(e);
+            return Err(ApiError::new(
+                ErrorKind::Internal,
+                format!("`{name}` could not be put in place: {e}"),
+            ));
         }
-    };
-    tokio::fs::rename(&part, &target).await.map_err(|e| {
-        ApiError::new(
-            ErrorKind::Internal,
-            format!("`{name}` could not be put in place: {e}"),
-        )
-    })?;
-    Ok(Stored { name, bytes })
+    }
+    // The link is the file now; the `.part` name goes when `part` drops. The folder is synced so
+    // an upload reported done survives a power failure.
+    if let Ok(folder) = tokio::fs::File::open(dir).await {
+        let _ = folder.sync_all().await;
+    }
+    Ok(Stored {
+        name,
+        path: target,
+        bytes,
+    })
 }
 
 #[cfg(test)]

@@ -173,8 +173,12 @@ pub(super) async fn daily_volume(
                GROUP BY institution, (started_at + 28800000) / 86400000 ORDER BY institution, day";
     let rows: Vec<(String, i64, i64)> = on_pool!(db, p => sqlx::query_as(sql)
         .bind(since).bind(institution).fetch_all(p).await)?;
-    Ok(rows
-        .into_iter()
+    Ok(by_day(rows))
+}
+
+/// (institution, day number since the epoch, count) as dated daily counts.
+pub(super) fn by_day(rows: Vec<(String, i64, i64)>) -> Vec<DailyVolume> {
+    rows.into_iter()
         .map(|(institution, day, rows)| DailyVolume {
             institution,
             day: chrono::DateTime::from_timestamp(day * 86_400, 0)
@@ -182,7 +186,7 @@ pub(super) async fn daily_volume(
                 .unwrap_or_default(),
             rows,
         })
-        .collect())
+        .collect()
 }
 
 pub(super) async fn source_schema(

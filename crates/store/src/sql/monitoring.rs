@@ -5,8 +5,8 @@ use super::{Db, on_pool};
 use crate::{
     StoreError,
     model::{
-        Alert, AlertFilter, AlertStatus, LinkSample, LinkStatus, Millis, NewAlert, Page,
-        ReconciliationDay, ReconciliationFilter, now_millis,
+        Alert, AlertFilter, AlertStatus, DailyVolume, LinkSample, LinkStatus, Millis, NewAlert,
+        Page, ReconciliationDay, ReconciliationFilter, now_millis,
     },
 };
 
@@ -321,4 +321,19 @@ pub(super) async fn prune_link_samples(db: &Db, before: Millis) -> Result<u64, S
     let n = on_pool!(db, p => sqlx::query(sql).bind(before)
         .execute(p).await.map(|r| r.rows_affected()))?;
     Ok(n)
+}
+
+/// Alerts raised per institution and day (China Standard Time) since `since`.
+pub(super) async fn daily_alerts(
+    db: &Db,
+    since: Millis,
+    institution: Option<&str>,
+) -> Result<Vec<DailyVolume>, StoreError> {
+    let sql = "SELECT institution, (raised_at + 28800000) / 86400000 AS day, \
+               CAST(COUNT(*) AS BIGINT) AS n FROM alerts \
+               WHERE raised_at >= $1 AND ($2 IS NULL OR institution = $2) \
+               GROUP BY institution, (raised_at + 28800000) / 86400000 ORDER BY institution, day";
+    let rows: Vec<(String, i64, i64)> = on_pool!(db, p => sqlx::query_as(sql)
+        .bind(since).bind(institution).fetch_all(p).await)?;
+    Ok(super::ingest::by_day(rows))
 }

@@ -3,7 +3,7 @@
 //! raised on each of the last 14 days.
 
 use crate::{error::ApiError, state::AppState};
-use hdos_store::{AlertFilter, LinkSample, Millis, Page};
+use hdos_store::{LinkSample, Millis};
 use std::collections::BTreeMap;
 
 pub const HOURS: usize = 24;
@@ -72,25 +72,22 @@ pub async fn load(
     let mut out = fold_samples(&samples, since, days);
     let today = (now + CST_MS) / DAY_MS;
     let first_day = today - days as Millis + 1;
-    let alerts = app
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+    for d in app
         .store
-        .list_alerts(
-            &AlertFilter {
-                institution: scoped_to.map(str::to_owned),
-                include_resolved: true,
-            },
-            Page::new(10_000, 0),
-        )
-        .await?;
-    for a in alerts {
-        // Days are whole numbers since the epoch, so a day before the first is negative.
-        let Ok(day) = usize::try_from((a.raised_at + CST_MS) / DAY_MS - first_day) else {
+        .daily_alerts(first_day * DAY_MS - CST_MS, scoped_to)
+        .await?
+    {
+        let Ok(date) = chrono::NaiveDate::parse_from_str(&d.day, "%Y-%m-%d") else {
+            continue;
+        };
+        let Ok(day) = usize::try_from((date - epoch).num_days() - first_day) else {
             continue;
         };
         if day < days {
-            out.entry(a.institution)
+            out.entry(d.institution)
                 .or_insert_with(|| History::new(days))
-                .alerts_per_day[day] += 1;
+                .alerts_per_day[day] = d.rows;
         }
     }
     Ok(out)
