@@ -179,6 +179,17 @@ pub struct Column {
     pub declared_type: String,
 }
 
+/// A table's columns as a catalogue listed them; none means there is no such table.
+fn found(cols: Vec<Column>, source_name: &str, table: &str) -> Result<Vec<Column>, IngestError> {
+    if cols.is_empty() {
+        return Err(IngestError::TableNotFound {
+            source_name: source_name.to_owned(),
+            table: table.to_owned(),
+        });
+    }
+    Ok(cols)
+}
+
 /// The position of the cursor column `cursor` among `cols`, or the error that it is missing.
 fn cursor_index(
     cols: &[Column],
@@ -257,6 +268,21 @@ pub struct Chunk {
 impl Chunk {
     pub fn len(&self) -> usize {
         self.rows.len()
+    }
+
+    /// Adds a row a database read as text, with its cursor value (as text) and tie-breaker.
+    fn push_text_row(
+        &mut self,
+        cursor: Option<String>,
+        tiebreak: i64,
+        values: Vec<Option<String>>,
+    ) {
+        self.bytes += values.iter().flatten().map(|v| v.len() as u64).sum::<u64>();
+        self.positions.push(Position {
+            cursor: cursor.map(CursorValue::Text),
+            tiebreak,
+        });
+        self.rows.push(values);
     }
 
     /// No rows and no rejected records: the source has nothing more.

@@ -174,13 +174,7 @@ impl MysqlSource {
                 })
             })
             .collect::<Result<Vec<_>, IngestError>>()?;
-        if cols.is_empty() {
-            return Err(IngestError::TableNotFound {
-                source_name: self.name.clone(),
-                table: table.to_owned(),
-            });
-        }
-        Ok(cols)
+        super::found(cols, &self.name, table)
     }
 
     /// The column that orders rows with equal cursor values: a single-column primary key or
@@ -317,12 +311,7 @@ impl MysqlSource {
             let tiebreak: i64 = r.try_get(0).map_err(|e| self.error(e))?;
             let cursor = self.text(&r, 1)?;
             let values = self.texts(&r, 2, cols.len())?;
-            chunk.bytes += values.iter().flatten().map(|v| v.len() as u64).sum::<u64>();
-            chunk.positions.push(Position {
-                cursor: cursor.map(CursorValue::Text),
-                tiebreak,
-            });
-            chunk.rows.push(values);
+            chunk.push_text_row(cursor, tiebreak, values);
         }
         Ok(chunk)
     }

@@ -5,7 +5,7 @@
 //! The reader runs on a collection thread of its own, so it drives its one connection with a
 //! small runtime of its own: use it from a blocking thread, never from async code.
 
-use super::{Chunk, Column, CursorValue, Position};
+use super::{Chunk, Column, Position};
 use crate::IngestError;
 use sqlx::{
     Connection, PgConnection, Row,
@@ -146,13 +146,7 @@ impl PostgresSource {
                 })
             })
             .collect::<Result<Vec<_>, IngestError>>()?;
-        if cols.is_empty() {
-            return Err(IngestError::TableNotFound {
-                source_name: self.name.clone(),
-                table: table.to_owned(),
-            });
-        }
-        Ok(cols)
+        super::found(cols, &self.name, table)
     }
 
     fn select_list(cols: &[Column]) -> String {
@@ -264,12 +258,7 @@ impl PostgresSource {
                 tid_number(&tid).ok_or_else(|| self.error(format!("unreadable ctid `{tid}`")))?;
             let cursor: Option<String> = r.try_get(1).map_err(|e| self.error(e))?;
             let values = self.texts(&r, 2, cols.len())?;
-            chunk.bytes += values.iter().flatten().map(|v| v.len() as u64).sum::<u64>();
-            chunk.positions.push(Position {
-                cursor: cursor.map(CursorValue::Text),
-                tiebreak,
-            });
-            chunk.rows.push(values);
+            chunk.push_text_row(cursor, tiebreak, values);
         }
         Ok(chunk)
     }

@@ -110,13 +110,7 @@ impl SqliteSource {
             })
             .and_then(Iterator::collect)
             .map_err(|e| self.error(e))?;
-        if cols.is_empty() {
-            return Err(IngestError::TableNotFound {
-                source_name: self.name.clone(),
-                table: table.to_owned(),
-            });
-        }
-        Ok(cols)
+        super::found(cols, &self.name, table)
     }
 
     pub fn count(&self, table: &str) -> Result<u64, IngestError> {

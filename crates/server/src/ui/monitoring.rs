@@ -252,7 +252,7 @@ async fn institutions(
         r.chart = bar_chart(&values);
         let h = history
             .remove(code)
-            .unwrap_or_else(|| history::History::empty(DAYS as usize));
+            .unwrap_or_else(|| history::History::new(DAYS as usize));
         r.alerts_chart = bar_chart(&h.alerts_per_day);
         r.backlog_chart = bar_chart(&h.backlog_kib);
         r.latency_chart = bar_chart(&h.latency_ms);

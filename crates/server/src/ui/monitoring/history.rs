@@ -23,11 +23,7 @@ pub struct History {
 
 impl History {
     /// Nothing seen: every hour and day zero.
-    pub fn empty(days: usize) -> Self {
-        Self::new(days)
-    }
-
-    fn new(days: usize) -> Self {
+    pub fn new(days: usize) -> Self {
         Self {
             backlog_kib: vec![0; HOURS],
             latency_ms: vec![0; HOURS],
