@@ -8,7 +8,6 @@ use crate::{
     mapping::{CompiledMapping, Rejection, StdValue},
     source::{Position, Rejected},
 };
-use hdos_core::standard::FieldType;
 use hdos_lake::{
     AppTransaction, Lake, TableName,
     arrow::{
@@ -16,9 +15,10 @@ use hdos_lake::{
             ArrayRef, BooleanBuilder, Date32Builder, Decimal128Builder, Int64Builder,
             StringBuilder, TimestampMicrosecondBuilder,
         },
-        datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit},
+        datatypes::{DataType, Field, Schema, SchemaRef},
         record_batch::RecordBatch,
     },
+    standard::{column_type, provenance_columns},
 };
 use pinyin::ToPinyin;
 use std::{collections::HashMap, sync::Arc};
@@ -43,20 +43,7 @@ pub fn slug(name: &str) -> String {
     }
 }
 
-pub(crate) fn utc() -> DataType {
-    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
-}
-
-fn arrow_type(t: FieldType) -> DataType {
-    match t {
-        FieldType::Str { .. } | FieldType::Code => DataType::Utf8,
-        FieldType::Int => DataType::Int64,
-        FieldType::Dec { precision, scale } => DataType::Decimal128(precision, scale as i8),
-        FieldType::Date => DataType::Date32,
-        FieldType::Timestamp => utc(),
-        FieldType::Bool => DataType::Boolean,
-    }
-}
+pub(crate) use hdos_lake::standard::utc;
 
 /// Where mapped records land: the std table MERGEd by the dataset's key and its quarantine,
 /// with the transaction id their commits carry.
@@ -142,6 +129,8 @@ pub(crate) fn quarantine_schema() -> SchemaRef {
         text("reason", false),
         text("record", false),
         Field::new("_hdos_received_at", utc(), false),
+        // The record's standard key (values joined by ` / `), when it could be mapped.
+        text("record_key", true),
     ]))
 }
 
@@ -164,14 +153,9 @@ impl StdLanding {
         let dataset = mapping.dataset();
         let mut std_fields: Vec<Field> = mapping
             .fields()
-            .map(|(name, t)| Field::new(name, arrow_type(t), true))
+            .map(|(name, t)| Field::new(name, column_type(t), true))
             .collect();
-        std_fields.extend([
-            Field::new("_hdos_institution", DataType::Utf8, false),
-            Field::new("_hdos_source", DataType::Utf8, false),
-            Field::new("_hdos_event_time", utc(), true),
-            Field::new("_hdos_ingested_at", utc(), false),
-        ]);
+        std_fields.extend(provenance_columns());
         let keys = dataset
             .key
             .iter()
@@ -214,7 +198,8 @@ impl StdLanding {
         position: &(dyn Fn(usize) -> String + Sync),
         received_at: i64,
     ) -> Result<Landed, IngestError> {
-        self.land_mapped_changes(lake, mapping, seq, rows, &[], position, received_at)
+        let (changes, rejected) = self.map_rows(mapping, rows, &[], position, true);
+        self.land_changes(lake, mapping, seq, changes, rejected, received_at)
             .await
     }
 
@@ -231,8 +216,25 @@ impl StdLanding {
         position: &(dyn Fn(usize) -> String + Sync),
         received_at: i64,
     ) -> Result<Landed, IngestError> {
-        let mut changes = Vec::with_capacity(rows.len());
+        let (changes, rejected) = self.map_rows(mapping, rows, deleted, position, false);
+        self.land_changes(lake, mapping, seq, changes, rejected, received_at)
+            .await
+    }
+
+    /// Maps rows to changes and refusals. With `refuse_duplicates` (a read of the source's
+    /// current rows, where one key must appear once), an earlier row whose key appears again is
+    /// quarantined as a duplicate and the later one kept.
+    fn map_rows(
+        &self,
+        mapping: &CompiledMapping,
+        rows: &[Vec<Option<String>>],
+        deleted: &[bool],
+        position: &(dyn Fn(usize) -> String + Sync),
+        refuse_duplicates: bool,
+    ) -> (Vec<StdChange>, Vec<Quarantined>) {
+        let mut changes: Vec<Option<StdChange>> = Vec::with_capacity(rows.len());
         let mut rejected = Vec::new();
+        let mut seen: HashMap<Vec<StdValue>, (usize, usize)> = HashMap::new();
         for (i, row) in rows.iter().enumerate() {
             let gone = deleted.get(i).copied().unwrap_or(false);
             let mapped = if gone {
@@ -243,16 +245,66 @@ impl StdLanding {
                 mapping.apply(row, &self.institution).map(StdChange::Upsert)
             };
             match mapped {
-                Ok(change) => changes.push(change),
+                Ok(change) => {
+                    if refuse_duplicates {
+                        let key = self.key_of(change.values());
+                        if let Some((earlier, row_at)) = seen.insert(key, (changes.len(), i)) {
+                            changes[earlier] = None;
+                            rejected.push(self.duplicate(&rows[row_at], position(row_at), &change));
+                        }
+                    }
+                    changes.push(Some(change));
+                }
                 Err(rejection) => rejected.push(Quarantined {
                     position: position(i),
+                    key: mapping
+                        .apply_key(row, &self.institution)
+                        .ok()
+                        .map(|v| self.key_text(&v)),
                     rejection,
                     record: self.record_json(row),
                 }),
             }
         }
-        self.land_changes(lake, mapping, seq, changes, rejected, received_at)
-            .await
+        (changes.into_iter().flatten().collect(), rejected)
+    }
+
+    fn key_of(&self, values: &[StdValue]) -> Vec<StdValue> {
+        self.keys.iter().map(|k| values[*k].clone()).collect()
+    }
+
+    /// The key of a mapped row as text: its values in key order, joined by ` / `.
+    fn key_text(&self, values: &[StdValue]) -> String {
+        self.keys
+            .iter()
+            .map(|k| values[*k].to_string())
+            .collect::<Vec<_>>()
+            .join(" / ")
+    }
+
+    /// The quarantine record of a row superseded by a later row with the same key.
+    fn duplicate(
+        &self,
+        row: &[Option<String>],
+        position: String,
+        later: &StdChange,
+    ) -> Quarantined {
+        let names: Vec<&str> = self
+            .keys
+            .iter()
+            .map(|k| self.std_schema.field(*k).name().as_str())
+            .collect();
+        let key = self.key_text(later.values());
+        Quarantined {
+            position,
+            rejection: Rejection {
+                field: names.join(", "),
+                value: Some(key.clone()),
+                reason: DUPLICATE_KEY.to_owned(),
+            },
+            key: Some(key),
+            record: self.record_json(row),
+        }
     }
 
     fn record_json(&self, row: &[Option<String>]) -> String {
@@ -358,7 +410,7 @@ impl StdLanding {
                 &rejected,
                 received_at,
             )?;
-            lake.append(&self.quarantine, vec![batch], txn(&self.app_id, seq))
+            lake.append_widening(&self.quarantine, vec![batch], txn(&self.app_id, seq))
                 .await?;
         }
         Ok(landed)
@@ -387,12 +439,18 @@ impl StdLanding {
     }
 }
 
-/// A record that could not be mapped: where it came from, why, and the record itself.
+/// Why a row superseded by a later row with the same key in one read was quarantined.
+pub const DUPLICATE_KEY: &str =
+    "duplicate key: the source holds another row with this key; the later row was kept";
+
+/// A record that could not be mapped: where it came from, why, the record itself, and its
+/// standard key when that much could be mapped.
 #[derive(Debug, Clone)]
 pub struct Quarantined {
     pub position: String,
     pub rejection: Rejection,
     pub record: String,
+    pub key: Option<String>,
 }
 
 /// Quarantine rows for `rejected`, as the quarantine tables hold them.
@@ -417,6 +475,7 @@ pub(crate) fn quarantine_batch(
         each(&|q| Some(q.rejection.reason.clone())),
         each(&|q| Some(q.record.clone())),
         Arc::new(timestamps((0..n).map(|_| Some(received_at)))),
+        each(&|q| q.key.clone()),
     ];
     Ok(RecordBatch::try_new(quarantine_schema(), cols).map_err(hdos_lake::LakeError::from)?)
 }
@@ -533,6 +592,7 @@ impl Landing {
                     reason: r.reason.clone(),
                 },
                 record: r.record.clone(),
+                key: None,
             })
             .collect();
         let batch = quarantine_batch(
@@ -544,7 +604,7 @@ impl Landing {
             received_at,
         )?;
         let app_id = format!("{}:unreadable", m.app_id);
-        lake.append(&m.quarantine, vec![batch], txn(&app_id, seq))
+        lake.append_widening(&m.quarantine, vec![batch], txn(&app_id, seq))
             .await?;
         Ok(())
     }

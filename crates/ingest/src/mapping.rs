@@ -120,6 +120,9 @@ pub struct FieldMapping {
     pub transforms: Vec<Transform>,
 }
 
+/// Why a row lacking a required value was refused.
+pub const REQUIRED_MISSING: &str = "a required value is missing";
+
 /// Why a row could not be mapped: the field, the value as received and the reason.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rejection {
@@ -313,7 +316,7 @@ impl CompiledMapping {
                 let value = value::to_standard(staged, p.field_type, self.offset_seconds)
                     .map_err(reject)?;
                 if p.required && value.is_null() {
-                    return Err(reject("a required value is missing".into()));
+                    return Err(reject(REQUIRED_MISSING.into()));
                 }
                 Ok(value)
             })

@@ -221,6 +221,22 @@ impl Lake {
         Ok(written.version())
     }
 
+    /// Replaces the table's rows with the batches in one commit (earlier versions stay readable
+    /// through the table's history). The table must exist.
+    pub async fn replace(
+        &self,
+        name: &TableName,
+        batches: Vec<RecordBatch>,
+    ) -> Result<u64, LakeError> {
+        let table = self.table(name).await?;
+        let written = table
+            .write(batches)
+            .with_save_mode(SaveMode::Overwrite)
+            .await
+            .map_err(|e| LakeError::delta(name, e))?;
+        Ok(written.version().unwrap_or(0))
+    }
+
     /// Upserts the batches by `keys`: matching rows are updated, others inserted, in one commit.
     /// With `txn`, a merge that already happened is skipped and `None` is returned.
     pub async fn merge(
@@ -336,6 +352,7 @@ impl Lake {
     /// A DataFusion session with the named tables registered under their [`TableName::sql_name`].
     pub async fn session(&self, tables: &[TableName]) -> Result<SessionContext, LakeError> {
         let ctx = SessionContext::new();
+        crate::functions::register(&ctx);
         for name in tables {
             let table = self.table(name).await?;
             table
@@ -345,6 +362,15 @@ impl Lake {
             ctx.register_table(name.sql_name(), provider)?;
         }
         Ok(ctx)
+    }
+
+    /// The table's columns.
+    pub async fn schema(
+        &self,
+        name: &TableName,
+    ) -> Result<deltalake::arrow::datatypes::SchemaRef, LakeError> {
+        let ctx = self.session(std::slice::from_ref(name)).await?;
+        Ok(ctx.table(name.sql_name()).await?.schema().inner().clone())
     }
 
     /// Runs `sql` over the named tables and collects the result.

@@ -3,7 +3,10 @@
 //! a local directory by default, or an object-store URL by configuration.
 
 mod error;
+pub mod functions;
 mod lake;
+mod predicate;
+pub mod standard;
 mod table_name;
 
 pub use deltalake::arrow;
@@ -11,4 +14,5 @@ pub use deltalake::datafusion;
 pub use deltalake::parquet;
 pub use error::LakeError;
 pub use lake::{AppTransaction, Lake, MergeStats, TableVersion};
+pub use predicate::{PredicateError, check_predicate};
 pub use table_name::TableName;

@@ -5,12 +5,14 @@ pub mod audit_chain;
 mod error;
 pub mod model;
 pub mod password;
+pub mod quality;
 mod secret;
 mod sql;
 
 pub use audit_chain::{ChainProblem, ChainStatus};
 pub use error::StoreError;
 pub use model::*;
+pub use quality::*;
 pub use secret::{MasterKey, Secret};
 pub use sql::{ConnectOptions, SqlStore, redact_url};
 
@@ -290,4 +292,62 @@ pub trait MetaStore: Send + Sync + std::fmt::Debug {
     ) -> Result<Vec<LinkSample>, StoreError>;
     /// Forgets samples taken before `before`; returns how many.
     async fn prune_link_samples(&self, before: Millis) -> Result<u64, StoreError>;
+
+    // Quality control.
+    async fn quality_rules(&self) -> Result<Vec<QualityRuleRecord>, StoreError>;
+    async fn quality_rule(&self, id: &str) -> Result<Option<QualityRuleRecord>, StoreError>;
+    /// Inserts a rule, or makes a changed definition its next version.
+    async fn save_quality_rule(
+        &self,
+        rule: &SaveQualityRule,
+    ) -> Result<QualityRuleRecord, StoreError>;
+    /// The definition a rule had at `version`.
+    async fn quality_rule_version(
+        &self,
+        id: &str,
+        version: i64,
+    ) -> Result<Option<String>, StoreError>;
+    async fn start_quality_run(
+        &self,
+        mode: &str,
+        requested_by: &str,
+    ) -> Result<QualityRun, StoreError>;
+    /// Ends a run; a succeeded run's results are saved with it, atomically.
+    async fn finish_quality_run(
+        &self,
+        run_id: i64,
+        end: &QualityRunEnd,
+        results: &[QualityResult],
+    ) -> Result<(), StoreError>;
+    /// Marks runs left `running` since before `before` as failed; returns how many.
+    async fn fail_stale_quality_runs(&self, before: Millis) -> Result<u64, StoreError>;
+    async fn quality_runs(&self, page: Page) -> Result<Vec<QualityRun>, StoreError>;
+    async fn last_succeeded_quality_run(&self) -> Result<Option<QualityRun>, StoreError>;
+    /// Results of succeeded runs only.
+    async fn quality_results(
+        &self,
+        filter: &QualityResultFilter,
+    ) -> Result<Vec<QualityResult>, StoreError>;
+    /// Inserts a ticket with its first event; a second open ticket for the same institution
+    /// and rule is `AlreadyExists`.
+    async fn insert_ticket(
+        &self,
+        ticket: &Ticket,
+        event: &TicketEvent,
+    ) -> Result<Ticket, StoreError>;
+    /// Saves a ticket if it is still in `expected_state`; false if its state changed meanwhile.
+    async fn update_ticket(
+        &self,
+        ticket: &Ticket,
+        expected_state: &str,
+        event: Option<&TicketEvent>,
+    ) -> Result<bool, StoreError>;
+    async fn ticket(&self, id: i64) -> Result<Option<Ticket>, StoreError>;
+    async fn open_ticket(
+        &self,
+        institution: &str,
+        rule_id: &str,
+    ) -> Result<Option<Ticket>, StoreError>;
+    async fn tickets(&self, filter: &TicketFilter, page: Page) -> Result<Vec<Ticket>, StoreError>;
+    async fn ticket_events(&self, id: i64) -> Result<Vec<TicketEvent>, StoreError>;
 }

@@ -8,6 +8,7 @@ mod connections;
 mod ingest;
 mod institutions;
 mod monitoring;
+mod quality;
 mod settings;
 
 use crate::{
@@ -18,6 +19,10 @@ use crate::{
         LinkStatus, Millis, NewAlert, NewAuditEntry, NewChannel, NewInstitution,
         NewSourceConnection, NewUser, Page, ReconciliationDay, ReconciliationFilter, RunCounts,
         RunFilter, RunStatus, Session, SourceConnection, User, WorkerStatus,
+    },
+    quality::{
+        QualityResult, QualityResultFilter, QualityRuleRecord, QualityRun, QualityRunEnd,
+        SaveQualityRule, Ticket, TicketEvent, TicketFilter,
     },
     secret::Secret,
 };
@@ -602,5 +607,101 @@ impl MetaStore for SqlStore {
 
     async fn prune_link_samples(&self, before: Millis) -> Result<u64, StoreError> {
         monitoring::prune_link_samples(&self.db, before).await
+    }
+
+    async fn quality_rules(&self) -> Result<Vec<QualityRuleRecord>, StoreError> {
+        quality::quality_rules(&self.db).await
+    }
+
+    async fn quality_rule(&self, id: &str) -> Result<Option<QualityRuleRecord>, StoreError> {
+        quality::quality_rule(&self.db, id).await
+    }
+
+    async fn save_quality_rule(
+        &self,
+        rule: &SaveQualityRule,
+    ) -> Result<QualityRuleRecord, StoreError> {
+        quality::save_quality_rule(&self.db, rule).await
+    }
+
+    async fn quality_rule_version(
+        &self,
+        id: &str,
+        version: i64,
+    ) -> Result<Option<String>, StoreError> {
+        quality::quality_rule_version(&self.db, id, version).await
+    }
+
+    async fn start_quality_run(
+        &self,
+        mode: &str,
+        requested_by: &str,
+    ) -> Result<QualityRun, StoreError> {
+        quality::start_quality_run(&self.db, mode, requested_by).await
+    }
+
+    async fn finish_quality_run(
+        &self,
+        run_id: i64,
+        end: &QualityRunEnd,
+        results: &[QualityResult],
+    ) -> Result<(), StoreError> {
+        quality::finish_quality_run(&self.db, run_id, end, results).await
+    }
+
+    async fn fail_stale_quality_runs(&self, before: Millis) -> Result<u64, StoreError> {
+        quality::fail_stale_quality_runs(&self.db, before).await
+    }
+
+    async fn quality_runs(&self, page: Page) -> Result<Vec<QualityRun>, StoreError> {
+        quality::quality_runs(&self.db, page).await
+    }
+
+    async fn last_succeeded_quality_run(&self) -> Result<Option<QualityRun>, StoreError> {
+        quality::last_succeeded_quality_run(&self.db).await
+    }
+
+    async fn quality_results(
+        &self,
+        filter: &QualityResultFilter,
+    ) -> Result<Vec<QualityResult>, StoreError> {
+        quality::quality_results(&self.db, filter).await
+    }
+
+    async fn insert_ticket(
+        &self,
+        ticket: &Ticket,
+        event: &TicketEvent,
+    ) -> Result<Ticket, StoreError> {
+        quality::insert_ticket(&self.db, ticket, event).await
+    }
+
+    async fn update_ticket(
+        &self,
+        ticket: &Ticket,
+        expected_state: &str,
+        event: Option<&TicketEvent>,
+    ) -> Result<bool, StoreError> {
+        quality::update_ticket(&self.db, ticket, expected_state, event).await
+    }
+
+    async fn ticket(&self, id: i64) -> Result<Option<Ticket>, StoreError> {
+        quality::ticket(&self.db, id).await
+    }
+
+    async fn open_ticket(
+        &self,
+        institution: &str,
+        rule_id: &str,
+    ) -> Result<Option<Ticket>, StoreError> {
+        quality::open_ticket(&self.db, institution, rule_id).await
+    }
+
+    async fn tickets(&self, filter: &TicketFilter, page: Page) -> Result<Vec<Ticket>, StoreError> {
+        quality::tickets(&self.db, filter, page).await
+    }
+
+    async fn ticket_events(&self, id: i64) -> Result<Vec<TicketEvent>, StoreError> {
+        quality::ticket_events(&self.db, id).await
     }
 }

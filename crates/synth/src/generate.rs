@@ -438,6 +438,7 @@ pub fn generate(
         .map_err(|e| e.into_error())?
         .sync_all()?;
     std::fs::rename(&manifest_partial, out.join("defects.jsonl"))?;
+    write_icd10_table(out)?;
     let region = region_manifest(options, period, &clinics.sites, &rows, injected);
     let json = serde_json::to_vec_pretty(&region)?;
     std::fs::write(out.join("region.json"), json)?;
@@ -475,6 +476,24 @@ fn check(options: &Options) -> Result<(), SynthError> {
 /// `his/<institution code>.sqlite`.
 pub fn his_path(out: &Path, institution: &Institution) -> PathBuf {
     out.join("his").join(format!("{}.sqlite", institution.code))
+}
+
+/// The region's diagnosis dictionary, `codes/icd10.csv` (`code,label`): every code its hospitals
+/// use, in both spellings. A real region loads its 国家临床版 2.0 table the same way.
+fn write_icd10_table(out: &Path) -> Result<(), SynthError> {
+    let dir = out.join("codes");
+    std::fs::create_dir_all(&dir)?;
+    let mut seen = std::collections::BTreeMap::new();
+    for c in crate::clinical::CONDITIONS {
+        seen.entry(c.who).or_insert(c.name);
+        seen.entry(c.clinical).or_insert(c.name);
+    }
+    let mut text = String::from("code,label\n");
+    for (code, label) in seen {
+        text.push_str(&format!("{code},{label}\n"));
+    }
+    std::fs::write(dir.join("icd10.csv"), text)?;
+    Ok(())
 }
 
 fn region_manifest(

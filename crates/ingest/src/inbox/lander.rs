@@ -255,6 +255,7 @@ impl<R: Reader> Lander<R> {
                     reason,
                 },
                 record: text.clone().into_owned(),
+                key: None,
             }));
         }
         let mut landed = Landed::default();
@@ -289,7 +290,7 @@ impl<R: Reader> Lander<R> {
                 now,
             )?;
             self.lake
-                .append(&self.quarantine, vec![batch], txn(&self.app_id, seq))
+                .append_widening(&self.quarantine, vec![batch], txn(&self.app_id, seq))
                 .await?;
         }
         self.store

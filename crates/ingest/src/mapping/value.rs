@@ -25,6 +25,29 @@ impl StdValue {
     }
 }
 
+/// As text, for keys shown to people: dates `YYYY-MM-DD`, times in UTC, decimals unscaled.
+impl std::fmt::Display for StdValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Null => Ok(()),
+            Self::Text(t) => f.write_str(t),
+            Self::Int(n) => write!(f, "{n}"),
+            Self::Decimal(n) => write!(f, "{n}"),
+            Self::Date(d) => {
+                match epoch_day().checked_add_signed(chrono::Duration::days((*d).into())) {
+                    Some(day) => write!(f, "{day}"),
+                    None => write!(f, "{d}"),
+                }
+            }
+            Self::Timestamp(us) => match chrono::DateTime::from_timestamp_micros(*us) {
+                Some(t) => write!(f, "{}", t.format("%Y-%m-%dT%H:%M:%S%.fZ")),
+                None => write!(f, "{us}"),
+            },
+            Self::Bool(b) => write!(f, "{b}"),
+        }
+    }
+}
+
 fn epoch_day() -> NaiveDate {
     NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default()
 }

@@ -1,0 +1,87 @@
+//! What the quality tests share: a synthetic region collected into a lake by the real batch
+//! collector, and a SQLite metadata store.
+
+use anyhow::{Context, Result};
+use chrono::NaiveDate;
+use hdos_core::standard::Standard;
+use hdos_ingest::{
+    batch::{self, BatchJob},
+    source::{BatchSource, sqlite::SqliteSource},
+    suggest::suggest,
+};
+use hdos_lake::{Lake, TableName, arrow::record_batch::RecordBatch};
+use hdos_store::{ConnectOptions, SqlStore};
+use hdos_synth::{DefectProfile, InstitutionCounts, Options, RegionManifest, generate};
+use std::path::Path;
+
+/// A one-year region up to 2026-01-01 with one hospital of each grade.
+pub fn region(
+    dir: &Path,
+    seed: u64,
+    patients: u64,
+    defects: DefectProfile,
+) -> Result<RegionManifest> {
+    Ok(generate(
+        &Options {
+            seed,
+            patients,
+            institutions: InstitutionCounts {
+                tertiary: 1,
+                secondary: 1,
+                primary: 1,
+            },
+            years: 1,
+            until: NaiveDate::from_ymd_opt(2026, 1, 1).context("date")?,
+            defects,
+            messages: false,
+            out: dir.to_owned(),
+        },
+        |_| {},
+    )?)
+}
+
+pub async fn store(dir: &Path) -> Result<SqlStore> {
+    let url = format!("sqlite://{}", dir.join("meta.db").display());
+    Ok(SqlStore::connect(&url, &ConnectOptions::default()).await?)
+}
+
+/// Collects every table of every institution's HIS with its suggested mapping, in one chunk per
+/// table (so a duplicated row meets its twin).
+pub async fn collect(
+    store: &SqlStore,
+    lake: &Lake,
+    region_dir: &Path,
+    region: &RegionManifest,
+) -> Result<()> {
+    let std = Standard::builtin()?;
+    for site in &region.institutions {
+        let path = region_dir.join(&site.his);
+        let source = SqliteSource::open(&path)?;
+        for table in source.tables()? {
+            let columns = source.columns(&table)?;
+            let sample = source.sample(&table, 500)?;
+            let Some(s) = suggest(std, &table, &columns, &sample) else {
+                continue;
+            };
+            let job = BatchJob {
+                channel: format!("his_{}", site.code.to_lowercase()),
+                institution: site.code.clone(),
+                source: BatchSource::Sqlite(path.clone()),
+                mapping: s.mapping,
+                chunk_rows: 1_000_000,
+                full: false,
+            };
+            batch::run(store, lake, std, &job).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs `sql` over `tables`.
+pub async fn query(lake: &Lake, tables: &[&str], sql: &str) -> Result<Vec<RecordBatch>> {
+    let names: Vec<TableName> = tables
+        .iter()
+        .map(|t| TableName::new(t))
+        .collect::<Result<_, _>>()?;
+    Ok(lake.query(&names, sql).await?)
+}

@@ -1,0 +1,6 @@
+//! hdos-quality's integration tests, one binary: quality runs over a real Delta lake filled by
+//! real collection from a synthetic region, with a real metadata store (SQLite, and PostgreSQL
+//! when HDOS_TEST_POSTGRES_URL is set).
+
+mod common;
+mod manifest;
