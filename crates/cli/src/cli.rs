@@ -43,6 +43,9 @@ pub enum Command {
     /// Link monitoring: reconciliation, alerts.
     #[command(subcommand)]
     Monitor(MonitorCommand),
+    /// Quality control: runs, rules, code tables, scores and rectification tickets.
+    #[command(subcommand)]
+    Quality(QualityCommand),
     /// Run the channels this worker can lease, until Ctrl-C or SIGTERM. Several workers may
     /// share one PostgreSQL metadata store; when one dies, the others take its channels over.
     Worker(WorkerArgs),
@@ -406,6 +409,53 @@ pub enum MonitorCommand {
     Ack { id: i64 },
     /// Resolve an alert by hand (monitoring resolves those whose problem it no longer sees).
     Resolve { id: i64 },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QualityCommand {
+    /// Check what arrived since the last run (or everything with `--full`) against the enabled
+    /// rules; prints the run, then one JSON line per failing rule and institution.
+    Run {
+        #[arg(long)]
+        full: bool,
+        /// Only this dataset (repeatable).
+        #[arg(long)]
+        dataset: Vec<String>,
+    },
+    /// The rules, one JSON line each (id, version, enabled, definition).
+    Rules,
+    /// Add or change a rule from a JSON file (validated against the standard first); a changed
+    /// rule gets a new version, and results keep the version they were computed with.
+    SaveRule {
+        file: std::path::PathBuf,
+        /// Save it disabled.
+        #[arg(long)]
+        disabled: bool,
+    },
+    /// Enable or disable a rule.
+    Enable {
+        id: String,
+    },
+    Disable {
+        id: String,
+    },
+    /// Load the region's ICD-10 dictionary (CSV `code,label`); ICD-10 rules then also check
+    /// membership.
+    ImportIcd10 {
+        file: std::path::PathBuf,
+    },
+    /// Scores per institution (best first) over the last `--days` days, one JSON line each.
+    Scores {
+        #[arg(long, default_value_t = 30)]
+        days: i64,
+    },
+    /// Rectification tickets, one JSON line each: open ones, or all with `--all`.
+    Tickets {
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        institution: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -12,6 +12,7 @@ mod demo;
 mod hl7;
 mod ingest;
 mod monitor;
+mod quality;
 mod serve;
 mod standard;
 mod synth;
@@ -47,6 +48,7 @@ pub async fn run(args: Cli) -> Result<ExitCode> {
         Command::Channel(c) => channel::command(&cfg, c).await,
         Command::Worker(a) => worker::run(&cfg, a.id).await,
         Command::Monitor(c) => monitor::command(&cfg, c).await,
+        Command::Quality(c) => quality::command(&cfg, c).await,
         Command::Audit(AuditCommand::Verify) => admin::audit_verify(&cfg).await,
         Command::Config(ConfigCommand::Show) => {
             print!("{}", cfg.redacted_toml());

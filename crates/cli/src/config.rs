@@ -21,6 +21,7 @@ pub struct Config {
     pub server: ServerConfig,
     pub worker: WorkerConfig,
     pub monitor: MonitorConfig,
+    pub quality: QualityConfig,
 }
 
 impl Default for Config {
@@ -34,6 +35,7 @@ impl Default for Config {
             server: ServerConfig::default(),
             worker: WorkerConfig::default(),
             monitor: MonitorConfig::default(),
+            quality: QualityConfig::default(),
         }
     }
 }
@@ -114,6 +116,25 @@ impl Default for MonitorConfig {
             interval_seconds: 60,
             reconcile_minutes: 60,
             webhook_url: String::new(),
+        }
+    }
+}
+
+/// Scheduled quality runs, by one worker of the cluster at a time.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct QualityConfig {
+    /// Seconds between looks for finished collection runs (a quality run follows each).
+    pub poll_seconds: u64,
+    /// Minutes after which a run happens anyway (streaming channels have no runs to follow).
+    pub every_minutes: u64,
+}
+
+impl Default for QualityConfig {
+    fn default() -> Self {
+        Self {
+            poll_seconds: 60,
+            every_minutes: 60,
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod failures;
 pub mod rule;
 pub mod rules;
 pub mod run;
+pub mod schedule;
 pub mod score;
 pub mod tickets;
 

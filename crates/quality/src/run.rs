@@ -66,10 +66,7 @@ pub async fn run(
         .fail_stale_quality_runs(now_millis() - 6 * 3_600_000)
         .await?;
     let rules = ActiveRules::load(store, standard).await?;
-    let previous = match options.full {
-        true => None,
-        false => store.last_succeeded_quality_run().await?,
-    };
+    let previous = store.last_succeeded_quality_run().await?;
     let watermarks: BTreeMap<String, i64> = previous
         .as_ref()
         .and_then(|r| serde_json::from_str(&r.watermarks).ok())
@@ -80,10 +77,12 @@ pub async fn run(
             &options.requested_by,
         )
         .await?;
-    let now_us = chrono::Utc::now().timestamp_micros();
+    let settled = settled_until(store, options).await?;
+    // A full run reads everything up to now, but the next incremental run starts where this
+    // one would have stopped: rows still in flight are checked then (perhaps twice, never not).
     let until = match options.full {
-        true => now_us,
-        false => now_us - options.settle_seconds * 1_000_000,
+        true => chrono::Utc::now().timestamp_micros(),
+        false => settled,
     };
     let checked = Checked {
         lake,
@@ -101,7 +100,7 @@ pub async fn run(
                 watermarks: serde_json::to_string(&summary_watermarks(
                     &watermarks,
                     &summary,
-                    until,
+                    settled,
                 ))
                 .unwrap_or_else(|_| "{}".into()),
             };
@@ -130,6 +129,21 @@ pub async fn run(
     }
 }
 
+/// Up to where every row is surely committed (µs). Collection stamps rows when it reads them
+/// and commits them later, so this stops short of the oldest collection run still going (its
+/// rows may yet be committed with earlier stamps) and of a settling time before now (streamed
+/// rows, in flight for seconds).
+async fn settled_until(store: &dyn MetaStore, options: &RunOptions) -> Result<i64, QualityError> {
+    let now_us = chrono::Utc::now().timestamp_micros();
+    let mut until = now_us - options.settle_seconds * 1_000_000;
+    // A run left `running` for hours died with its worker: it holds nothing back.
+    let stale = now_millis() - 6 * 3_600_000;
+    if let Some(started) = store.oldest_running_ingest().await?.filter(|s| *s > stale) {
+        until = until.min(started * 1_000);
+    }
+    Ok(until)
+}
+
 /// Each checked dataset now starts after `until`; the others keep their mark.
 fn summary_watermarks(
     before: &BTreeMap<String, i64>,
@@ -138,7 +152,8 @@ fn summary_watermarks(
 ) -> BTreeMap<String, i64> {
     let mut marks = before.clone();
     for dataset in summary.rows.keys() {
-        marks.insert(dataset.clone(), until);
+        let mark = marks.entry(dataset.clone()).or_insert(until);
+        *mark = (*mark).max(until);
     }
     marks
 }
@@ -187,7 +202,10 @@ impl Checked<'_> {
                 continue;
             }
             let window = Window {
-                after: watermarks.get(&dataset.name).copied(),
+                after: match options.full {
+                    true => None,
+                    false => watermarks.get(&dataset.name).copied(),
+                },
                 until,
             };
             let tallies = self

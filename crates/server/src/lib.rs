@@ -215,6 +215,69 @@ pub fn routes() -> Routes {
             MANAGER,
             Page,
             ui::monitoring::alert_action,
+        )
+        // Quality control: the report and its details for managers and (own institution)
+        // providers; runs and rules for managers; tickets for both, each action checked again
+        // against the ticket.
+        .get(
+            ui::quality::PATH,
+            nav::policy_of(ui::quality::PATH),
+            Page,
+            ui::quality::page,
+        )
+        .get(
+            ui::quality::failures::PATH,
+            nav::policy_of(ui::quality::PATH),
+            Page,
+            ui::quality::failures::page,
+        )
+        .get(
+            "/integration/quality/report.csv",
+            nav::policy_of(ui::quality::PATH),
+            Page,
+            ui::quality::report::csv,
+        )
+        .get(
+            "/integration/quality/report/print",
+            nav::policy_of(ui::quality::PATH),
+            Page,
+            ui::quality::report::print,
+        )
+        .post(
+            "/integration/quality/run",
+            MANAGER,
+            Page,
+            ui::quality::run_now,
+        )
+        .get(
+            ui::quality::rules::PATH,
+            MANAGER,
+            Page,
+            ui::quality::rules::page,
+        )
+        .post(
+            ui::quality::rules::PATH,
+            MANAGER,
+            Page,
+            ui::quality::rules::save,
+        )
+        .post(
+            "/integration/quality/rules/{id}/{action}",
+            MANAGER,
+            Page,
+            ui::quality::rules::toggle,
+        )
+        .get(
+            ui::quality::tickets::PATH,
+            nav::policy_of(ui::quality::PATH),
+            Page,
+            ui::quality::tickets::page,
+        )
+        .post(
+            "/integration/quality/tickets/{id}/{action}",
+            nav::policy_of(ui::quality::PATH),
+            Page,
+            ui::quality::tickets::act,
         );
     // Sections this version does not provide yet: a plain page that says so.
     for s in nav::SECTIONS.iter().filter(|s| !s.built) {

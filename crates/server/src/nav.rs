@@ -59,7 +59,7 @@ pub const SECTIONS: &[Section] = &[
         "nav.quality",
         "/integration/quality",
         &[Manager, Provider],
-        false,
+        true,
     ),
     section(
         "nav.assets",

@@ -10,6 +10,7 @@ pub mod login;
 pub mod mapping;
 pub mod monitoring;
 pub mod password;
+pub mod quality;
 pub mod quarantine;
 pub mod upload;
 
@@ -181,4 +182,59 @@ async fn open_alerts(app: &AppState, p: &Principal) -> i64 {
 /// A whitelisted flash message key from `?msg=`.
 pub fn flash(t: T, msg: Option<&str>, allowed: &[&'static str]) -> Option<&'static str> {
     msg.and_then(|m| allowed.iter().find(|k| **k == m).map(|k| t.get(k)))
+}
+
+/// The count a `SELECT count(*) …` over one lake table gives; 0 when the table does not exist.
+pub async fn lake_count(
+    app: &AppState,
+    table: &hdos_lake::TableName,
+    sql: &str,
+) -> Result<i64, crate::error::ApiError> {
+    use hdos_lake::arrow::{
+        array::AsArray,
+        compute::cast,
+        datatypes::{DataType, Int64Type},
+    };
+    if !app.lake.exists(table).await? {
+        return Ok(0);
+    }
+    let b = app.lake.query(std::slice::from_ref(table), sql).await?;
+    let Some(b) = b.first() else { return Ok(0) };
+    let c = cast(b.column(0), &DataType::Int64).map_err(hdos_lake::LakeError::from)?;
+    Ok(c.as_primitive::<Int64Type>().value(0))
+}
+
+/// The rows of a query over one lake table as text (empty for NULL), `N` columns each; none when
+/// the table does not exist.
+pub async fn lake_rows<const N: usize>(
+    app: &AppState,
+    table: &hdos_lake::TableName,
+    sql: &str,
+) -> Result<Vec<[String; N]>, crate::error::ApiError> {
+    use hdos_lake::arrow::{
+        array::{Array, AsArray},
+        compute::cast,
+        datatypes::DataType,
+    };
+    if !app.lake.exists(table).await? {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for b in app.lake.query(std::slice::from_ref(table), sql).await? {
+        let cols = (0..N)
+            .map(|i| cast(b.column(i), &DataType::Utf8))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(hdos_lake::LakeError::from)?;
+        for r in 0..b.num_rows() {
+            out.push(std::array::from_fn(|i| {
+                let c = cols[i].as_string::<i32>();
+                if c.is_null(r) {
+                    String::new()
+                } else {
+                    c.value(r).to_owned()
+                }
+            }));
+        }
+    }
+    Ok(out)
 }

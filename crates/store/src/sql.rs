@@ -389,6 +389,10 @@ impl MetaStore for SqlStore {
         ingest::count_runs(&self.db, filter).await
     }
 
+    async fn oldest_running_ingest(&self) -> Result<Option<Millis>, StoreError> {
+        ingest::oldest_running_ingest(&self.db).await
+    }
+
     async fn source_schema(
         &self,
         channel: &str,

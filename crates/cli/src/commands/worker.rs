@@ -1,5 +1,6 @@
-//! `hdos worker`: runs the channels it can lease, and monitors the links while it holds the
-//! monitor lease, until Ctrl-C or SIGTERM. `hdos serve` and `hdos demo` run the same parts.
+//! `hdos worker`: runs the channels it can lease, monitors the links while it holds the monitor
+//! lease and schedules quality runs while it holds the quality lease, until Ctrl-C or SIGTERM.
+//! `hdos serve` and `hdos demo` run the same parts.
 
 use crate::{config::Config, wiring};
 use anyhow::Result;
@@ -62,6 +63,19 @@ pub async fn start(cfg: &Config, id: Option<String>) -> Result<Running> {
         notify,
     );
     tasks.push(tokio::spawn(monitor.run(
+        options.id.clone(),
+        options.lease_ttl,
+        stopped.clone(),
+    )));
+    let quality = hdos_quality::schedule::Scheduler {
+        store: env.store.clone(),
+        lake: env.lake.clone(),
+        standard: env.standard,
+        poll: Duration::from_secs(cfg.quality.poll_seconds.max(1)),
+        every: Duration::from_secs(cfg.quality.every_minutes.max(1) * 60),
+        notify: None,
+    };
+    tasks.push(tokio::spawn(quality.run(
         options.id.clone(),
         options.lease_ttl,
         stopped.clone(),

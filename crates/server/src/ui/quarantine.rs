@@ -19,14 +19,7 @@ use hdos_core::{
     standard::{Dataset, Standard},
 };
 use hdos_ingest::channel::ChannelSpec;
-use hdos_lake::{
-    TableName,
-    arrow::{
-        array::{Array, AsArray},
-        compute::cast,
-        datatypes::{DataType, Int64Type},
-    },
-};
+use hdos_lake::TableName;
 use hdos_store::Page;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -187,19 +180,13 @@ fn mask_value(dataset: Option<&Dataset>, field: &str, value: &str) -> String {
     }
 }
 
-fn sql_text(s: &str) -> String {
+pub(crate) fn sql_text(s: &str) -> String {
     s.replace('\'', "''")
 }
 
 async fn count(app: &AppState, table: &TableName, scope: &str) -> Result<i64, ApiError> {
-    if !app.lake.exists(table).await? {
-        return Ok(0);
-    }
     let sql = format!("SELECT count(*) FROM {} {scope}", table.sql_name());
-    let b = app.lake.query(std::slice::from_ref(table), &sql).await?;
-    let Some(b) = b.first() else { return Ok(0) };
-    let c = cast(b.column(0), &DataType::Int64).map_err(hdos_lake::LakeError::from)?;
-    Ok(c.as_primitive::<Int64Type>().value(0))
+    super::lake_count(app, table, &sql).await
 }
 
 async fn rows(
@@ -208,32 +195,12 @@ async fn rows(
     scope: &str,
     offset: i64,
 ) -> Result<Vec<[String; 7]>, ApiError> {
-    if !app.lake.exists(table).await? {
-        return Ok(Vec::new());
-    }
     let sql = format!(
         "SELECT CAST(_hdos_received_at AS BIGINT) AS received_us, _hdos_source, source_table, field, value, reason, record \
          FROM {} {scope} ORDER BY _hdos_received_at DESC, _hdos_batch DESC LIMIT {PAGE_SIZE} OFFSET {offset}",
         table.sql_name()
     );
-    let mut out = Vec::new();
-    for b in app.lake.query(std::slice::from_ref(table), &sql).await? {
-        let cols = (0..7)
-            .map(|i| cast(b.column(i), &DataType::Utf8))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(hdos_lake::LakeError::from)?;
-        for r in 0..b.num_rows() {
-            out.push(std::array::from_fn(|i| {
-                let c = cols[i].as_string::<i32>();
-                if c.is_null(r) {
-                    String::new()
-                } else {
-                    c.value(r).to_owned()
-                }
-            }));
-        }
-    }
-    Ok(out)
+    super::lake_rows(app, table, &sql).await
 }
 
 pub async fn page(

@@ -214,3 +214,10 @@ pub(super) async fn save_source_schema(
         .bind(now_millis()).execute(p).await.map(|_| ()))?;
     Ok(())
 }
+
+/// When the oldest collection run still running started, if one is.
+pub(super) async fn oldest_running_ingest(db: &Db) -> Result<Option<i64>, StoreError> {
+    let sql = "SELECT MIN(started_at) FROM ingest_runs WHERE status = 'running'";
+    let min: Option<i64> = on_pool!(db, p => sqlx::query_scalar(sql).fetch_one(p).await)?;
+    Ok(min)
+}

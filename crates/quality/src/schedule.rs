@@ -1,0 +1,129 @@
+//! Quality runs without anyone asking: after collection finishes a batch run, and at least every
+//! `every` while records stream in. One worker of a cluster schedules at a time, under the lease
+//! `hdos:quality`.
+
+use crate::run::{RunOptions, RunSummary, run};
+use hdos_core::standard::Standard;
+use hdos_lake::Lake;
+use hdos_store::{MetaStore, Page, RunFilter, now_millis};
+use std::{sync::Arc, time::Duration};
+use tokio::sync::{mpsc, watch};
+
+/// The lease under which one worker schedules quality runs.
+pub const QUALITY_LEASE: &str = "hdos:quality";
+
+#[derive(Debug, Clone)]
+pub struct Scheduler {
+    pub store: Arc<dyn MetaStore>,
+    pub lake: Lake,
+    pub standard: &'static Standard,
+    /// How often to look for new collection.
+    pub poll: Duration,
+    /// A run at least this often, for channels that stream rather than run.
+    pub every: Duration,
+    /// Where each run's summary goes (tickets to notify about), if anywhere.
+    pub notify: Option<mpsc::UnboundedSender<RunSummary>>,
+}
+
+impl Scheduler {
+    /// Whether a run is due: a batch collection run ended after the last quality run's window
+    /// closed (an incremental run stops short of its start by the settling time), or the last
+    /// one is older than `every`, or there was none.
+    async fn due(&self) -> Result<bool, crate::QualityError> {
+        let last = self
+            .store
+            .quality_runs(Page::new(1, 0))
+            .await?
+            .into_iter()
+            .next();
+        let Some(last) = last else {
+            return Ok(true);
+        };
+        if last.state == "running" {
+            return Ok(false);
+        }
+        let every = i64::try_from(self.every.as_millis()).unwrap_or(i64::MAX);
+        if now_millis() - last.started_at >= every {
+            return Ok(true);
+        }
+        let recent = self
+            .store
+            .list_ingest_runs(&RunFilter::default(), Page::new(20, 0))
+            .await?;
+        let settle = RunOptions::default().settle_seconds * 1000;
+        Ok(recent
+            .iter()
+            .filter_map(|r| r.finished_at)
+            .any(|f| f > last.started_at - settle))
+    }
+
+    /// Schedules while this worker holds the lease, until `shutdown` turns true.
+    pub async fn run(
+        self,
+        worker: String,
+        lease_ttl: Duration,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let ttl = i64::try_from(lease_ttl.as_millis()).unwrap_or(i64::MAX);
+        let mut lease = None;
+        loop {
+            let now = now_millis();
+            lease = match lease.take() {
+                Some(l) => match self.store.renew_channel_lease(&l, now, ttl).await {
+                    Ok(true) => Some(l),
+                    _ => None,
+                },
+                None => self
+                    .store
+                    .claim_channel_lease(QUALITY_LEASE, &worker, now, ttl)
+                    .await
+                    .ok()
+                    .flatten(),
+            };
+            if let Some(l) = lease.clone() {
+                match self.due().await {
+                    Ok(true) => {
+                        let store = self.store.clone();
+                        // A run may outlast the lease: it is kept renewed meanwhile.
+                        let renewing = tokio::spawn(async move {
+                            loop {
+                                tokio::time::sleep(lease_ttl / 3).await;
+                                let _ = store.renew_channel_lease(&l, now_millis(), ttl).await;
+                            }
+                        });
+                        self.run_once().await;
+                        renewing.abort();
+                    }
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(error = %e, "quality schedule check failed"),
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.poll.min(lease_ttl / 3)) => {}
+                _ = shutdown.wait_for(|s| *s) => break,
+            }
+        }
+        if let Some(l) = lease {
+            let _ = self.store.release_channel_lease(&l).await;
+        }
+    }
+
+    async fn run_once(&self) {
+        let options = RunOptions::default();
+        match run(self.store.as_ref(), &self.lake, self.standard, &options).await {
+            Ok(summary) => {
+                tracing::info!(
+                    run = summary.run.id,
+                    rows = summary.rows.values().sum::<i64>(),
+                    failures = summary.failures,
+                    tickets = summary.tickets.len(),
+                    "quality run"
+                );
+                if let Some(tx) = &self.notify {
+                    let _ = tx.send(summary);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "quality run failed"),
+        }
+    }
+}

@@ -1,0 +1,403 @@
+//! The quality report of a period: its filters, the results they select, scores, trends, and the
+//! export of the summary and the anomaly details as CSV.
+
+use crate::{
+    auth::Principal,
+    error::{ApiError, PageError},
+    state::AppState,
+    ui::PageCtx,
+};
+use axum::{
+    extract::{Query, State},
+    http::header,
+    response::{IntoResponse, Response},
+};
+use hdos_quality::score::{self, Score};
+use hdos_store::{Millis, QualityResult, QualityResultFilter, now_millis};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+const HOUR_MS: Millis = 3_600_000;
+const DAY_MS: Millis = 24 * HOUR_MS;
+
+/// What the report covers.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Filters {
+    /// `day`, `week` or `month` (the default).
+    pub period: Option<String>,
+    pub institution: Option<String>,
+    pub dataset: Option<String>,
+    pub dimension: Option<String>,
+}
+
+fn nonempty(v: &Option<String>) -> Option<String> {
+    v.as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+impl Filters {
+    pub fn period(&self) -> &str {
+        match self.period.as_deref() {
+            Some("day") => "day",
+            Some("week") => "week",
+            _ => "month",
+        }
+    }
+
+    /// The period's length and the width of its trend buckets.
+    fn span(&self) -> (Millis, Millis) {
+        match self.period() {
+            "day" => (DAY_MS, HOUR_MS),
+            "week" => (7 * DAY_MS, DAY_MS),
+            _ => (30 * DAY_MS, DAY_MS),
+        }
+    }
+
+    pub fn institution(&self) -> Option<String> {
+        nonempty(&self.institution)
+    }
+
+    pub fn dataset(&self) -> Option<String> {
+        nonempty(&self.dataset)
+    }
+
+    pub fn dimension(&self) -> Option<String> {
+        nonempty(&self.dimension)
+    }
+
+    /// The filters as a query string, for links that keep them.
+    pub fn query(&self) -> String {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        q.append_pair("period", self.period());
+        for (k, v) in [
+            ("institution", self.institution()),
+            ("dataset", self.dataset()),
+            ("dimension", self.dimension()),
+        ] {
+            if let Some(v) = v {
+                q.append_pair(k, &v);
+            }
+        }
+        q.finish()
+    }
+}
+
+/// The results a report reads, with the period's bounds.
+pub struct Report {
+    pub results: Vec<QualityResult>,
+    since: Millis,
+    bucket: Millis,
+    buckets: usize,
+}
+
+impl Report {
+    /// Results of succeeded runs in the period; a scoped reader's institution only.
+    pub async fn load(
+        app: &AppState,
+        filters: &Filters,
+        scoped_to: Option<&str>,
+    ) -> Result<Self, ApiError> {
+        let (span, bucket) = filters.span();
+        let now = now_millis();
+        let since = now - span;
+        let filter = QualityResultFilter {
+            since: Some(since),
+            institution: scoped_to
+                .map(str::to_owned)
+                .or_else(|| filters.institution()),
+            dataset: filters.dataset(),
+            ..Default::default()
+        };
+        let dimension = filters.dimension();
+        let results = app
+            .store
+            .quality_results(&filter)
+            .await?
+            .into_iter()
+            .filter(|r| dimension.as_ref().is_none_or(|d| &r.dimension == d))
+            .collect();
+        Ok(Self {
+            results,
+            since,
+            bucket,
+            buckets: usize::try_from(span / bucket).unwrap_or(1),
+        })
+    }
+
+    /// Institutions best first.
+    pub fn ranking(&self) -> Vec<Score> {
+        score::by_institution(&self.results)
+    }
+
+    /// Checked and failed per rule and institution over the period.
+    pub fn per_rule(&self) -> Vec<QualityResult> {
+        let mut sums: BTreeMap<(String, String), QualityResult> = BTreeMap::new();
+        for r in &self.results {
+            let e = sums
+                .entry((r.rule_id.clone(), r.institution.clone()))
+                .or_insert_with(|| QualityResult {
+                    checked: 0,
+                    failed: 0,
+                    ..r.clone()
+                });
+            e.checked += r.checked;
+            e.failed += r.failed;
+        }
+        sums.into_values().collect()
+    }
+
+    fn bucketed(&self) -> Vec<Vec<QualityResult>> {
+        let mut out = vec![Vec::new(); self.buckets];
+        for r in &self.results {
+            let i = usize::try_from((r.checked_at - self.since) / self.bucket).unwrap_or(0);
+            if let Some(b) = out.get_mut(i) {
+                b.push(r.clone());
+            }
+        }
+        out
+    }
+
+    /// The mean overall score of the institutions per bucket (`None` where nothing ran).
+    pub fn score_trend(&self) -> Vec<Option<f64>> {
+        self.bucketed()
+            .iter()
+            .map(|b| {
+                let cards = score::by_institution(b);
+                (!cards.is_empty())
+                    .then(|| cards.iter().map(|c| c.overall).sum::<f64>() / cards.len() as f64)
+            })
+            .collect()
+    }
+
+    /// The failure rate (failed over checked, in %) per bucket.
+    pub fn rate_trend(&self) -> Vec<Option<f64>> {
+        self.bucketed()
+            .iter()
+            .map(|b| {
+                let checked: i64 = b.iter().map(|r| r.checked).sum();
+                let failed: i64 = b.iter().map(|r| r.failed).sum();
+                (checked > 0).then(|| 100.0 * failed as f64 / checked as f64)
+            })
+            .collect()
+    }
+}
+
+/// A small line chart of `values` (gaps where `None`), scaled to `max` or, when `max` is 0, to
+/// the largest value.
+pub fn line_chart(values: &[Option<f64>], max: f64) -> String {
+    let top = if max > 0.0 {
+        max
+    } else {
+        values
+            .iter()
+            .flatten()
+            .copied()
+            .fold(0.0, f64::max)
+            .max(0.001)
+    };
+    let (w, h) = (values.len().max(1) * 12, 60);
+    let mut svg = format!(
+        "<svg class=\"trend\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" role=\"img\">"
+    );
+    let mut points = Vec::new();
+    for (i, v) in values.iter().enumerate() {
+        let Some(v) = v else {
+            if points.len() > 1 {
+                svg.push_str(&format!("<polyline points=\"{}\"/>", points.join(" ")));
+            }
+            points.clear();
+            continue;
+        };
+        let x = i * 12 + 6;
+        let y = f64::from(h - 4) - (v / top) * f64::from(h - 8);
+        points.push(format!("{x},{y:.1}"));
+        svg.push_str(&format!(
+            "<circle cx=\"{x}\" cy=\"{y:.1}\" r=\"2\"><title>{v:.2}</title></circle>"
+        ));
+    }
+    if points.len() > 1 {
+        svg.push_str(&format!("<polyline points=\"{}\"/>", points.join(" ")));
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+/// A quality error as the pages and the API report it.
+pub fn api_error(e: hdos_quality::QualityError) -> ApiError {
+    match e {
+        hdos_quality::QualityError::Store(e) => e.into(),
+        hdos_quality::QualityError::Lake(e) => e.into(),
+        hdos_quality::QualityError::Core(e) => e.into(),
+        other => ApiError::new(other.kind(), other.to_string()),
+    }
+}
+
+/// A CSV field, quoted when it needs to be.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}
+
+/// `report.csv`: the summary (one line per institution's scores) and the anomaly details (one
+/// line per rule and institution with failures), with a UTF-8 byte-order mark so spreadsheet
+/// programs read the Chinese correctly.
+pub async fn csv(
+    State(app): State<AppState>,
+    p: Principal,
+    ctx: PageCtx,
+    Query(filters): Query<Filters>,
+) -> Response {
+    let built = async {
+        let scoped_to = crate::ui::institution_scope(&app, &p, super::PATH).await?;
+        let report = Report::load(&app, &filters, scoped_to.as_deref()).await?;
+        let mut out = String::from("\u{feff}");
+        out.push_str("section,institution,dataset,rule,dimension,checked,failed,rate_percent,threshold_percent,overall,completeness,validity,consistency,uniqueness,timeliness\n");
+        for s in report.ranking() {
+            let dims: Vec<String> = hdos_quality::Dimension::ALL
+                .iter()
+                .map(|d| s.dimensions.get(d).map_or(String::new(), |v| format!("{v:.2}")))
+                .collect();
+            out.push_str(&format!(
+                "summary,{},,,,{},{},{:.4},,{:.2},{}\n",
+                csv_field(&s.institution),
+                s.checked,
+                s.failed,
+                if s.checked > 0 { 100.0 * s.failed as f64 / s.checked as f64 } else { 0.0 },
+                s.overall,
+                dims.join(",")
+            ));
+        }
+        for r in report.per_rule().into_iter().filter(|r| r.failed > 0) {
+            out.push_str(&format!(
+                "anomaly,{},{},{},{},{},{},{:.4},{:.4},,,,,,\n",
+                csv_field(&r.institution),
+                csv_field(&r.dataset),
+                csv_field(&r.rule_id),
+                r.dimension,
+                r.checked,
+                r.failed,
+                r.rate() * 100.0,
+                r.threshold * 100.0
+            ));
+        }
+        Ok::<_, ApiError>(out)
+    }
+    .await;
+    match built {
+        Ok(body) => {
+            app.audit_simple(
+                &p.actor(),
+                "quality.report.export",
+                filters.query(),
+                hdos_store::Outcome::Success,
+            )
+            .await;
+            (
+                [
+                    (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        format!(
+                            "attachment; filename=\"quality-report-{}.csv\"",
+                            filters.period()
+                        ),
+                    ),
+                ],
+                body,
+            )
+                .into_response()
+        }
+        Err(e) => PageError::new(ctx.t, e).into_response(),
+    }
+}
+
+pub struct DatasetCard {
+    institution: String,
+    dataset: String,
+    overall: String,
+    dimensions: Vec<String>,
+}
+
+#[derive(askama::Template)]
+#[template(path = "quality_print.html")]
+struct PrintPage {
+    ctx: PageCtx,
+    period_key: &'static str,
+    institution: String,
+    generated: String,
+    dimension_keys: Vec<&'static str>,
+    ranking: Vec<super::ScoreRow>,
+    datasets: Vec<DatasetCard>,
+    anomalies: Vec<super::RuleRow>,
+}
+
+/// A printable report for a period and institution: scores, scores per dataset, anomalies.
+pub async fn print(
+    State(app): State<AppState>,
+    p: Principal,
+    ctx: PageCtx,
+    Query(filters): Query<Filters>,
+) -> Response {
+    let t = ctx.t;
+    let built = async {
+        let scoped_to = crate::ui::institution_scope(&app, &p, super::PATH).await?;
+        let report = Report::load(&app, &filters, scoped_to.as_deref()).await?;
+        let shown = |v: Option<f64>| v.map_or_else(|| "—".to_owned(), |s| format!("{s:.1}"));
+        let datasets = score::by_dataset(&report.results)
+            .into_iter()
+            .map(|s| DatasetCard {
+                institution: s.institution.clone(),
+                dataset: s.dataset.clone().unwrap_or_default(),
+                overall: shown(Some(s.overall)),
+                dimensions: hdos_quality::Dimension::ALL
+                    .iter()
+                    .map(|d| shown(s.dimensions.get(d).copied()))
+                    .collect(),
+            })
+            .collect();
+        let anomalies = report
+            .per_rule()
+            .into_iter()
+            .filter(|r| r.failed > 0)
+            .map(|r| super::RuleRow {
+                dimension_key: super::dimension_key(&r.dimension),
+                rate: format!("{:.3}%", r.rate() * 100.0),
+                over: r.rate() > r.threshold,
+                rule_id: r.rule_id,
+                dataset: r.dataset,
+                institution: r.institution,
+                checked: r.checked,
+                failed: r.failed,
+            })
+            .collect();
+        Ok::<_, ApiError>(PrintPage {
+            period_key: match filters.period() {
+                "day" => "quality.period.day",
+                "week" => "quality.period.week",
+                _ => "quality.period.month",
+            },
+            institution: scoped_to
+                .or_else(|| filters.institution())
+                .unwrap_or_else(|| t.get("quality.all").to_owned()),
+            generated: crate::ui::fmt_ms(now_millis()),
+            dimension_keys: hdos_quality::Dimension::ALL
+                .iter()
+                .map(|d| super::dimension_key(d.name()))
+                .collect(),
+            ranking: report.ranking().iter().map(super::ScoreRow::from).collect(),
+            datasets,
+            anomalies,
+            ctx,
+        })
+    }
+    .await;
+    match built {
+        Ok(page) => crate::error::render(axum::http::StatusCode::OK, &page),
+        Err(e) => PageError::new(t, e).into_response(),
+    }
+}
