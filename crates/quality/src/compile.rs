@@ -35,6 +35,8 @@ pub struct Lookups {
     pub icd10_table: bool,
     /// Datasets whose quarantine keeps the keys of refused records.
     pub quarantined_keys: Vec<String>,
+    /// Datasets with a std table: a reference to another is not judged.
+    pub collected: Vec<String>,
 }
 
 /// Which rows a scan reads: those that arrived in `(after, until]` (µs), or all.

@@ -78,6 +78,11 @@ pub async fn run(
         )
         .await?;
     let settled = settled_until(store, options).await?;
+    // A dataset mid-load is not stale: freshness is judged when no collection run is going.
+    let collecting = store
+        .oldest_running_ingest()
+        .await?
+        .is_some_and(|s| s > now_millis() - 6 * 3_600_000);
     // A full run reads everything up to now, but the next incremental run starts where this
     // one would have stopped: rows still in flight are checked then (perhaps twice, never not).
     let until = match options.full {
@@ -85,6 +90,7 @@ pub async fn run(
         false => settled,
     };
     let checked = Checked {
+        collecting,
         lake,
         standard,
         rules: &rules,
@@ -159,6 +165,7 @@ fn summary_watermarks(
 }
 
 struct Checked<'a> {
+    collecting: bool,
     lake: &'a Lake,
     standard: &'a Standard,
     rules: &'a ActiveRules,
@@ -227,9 +234,16 @@ impl Checked<'_> {
     async fn lookups(&self) -> Result<Lookups, QualityError> {
         let mut lookups = Lookups {
             icd10_table: self.lake.exists(&TableName::new(ICD10_TABLE)?).await?,
-            quarantined_keys: Vec::new(),
+            ..Lookups::default()
         };
         for d in self.standard.datasets() {
+            if self
+                .lake
+                .exists(&TableName::new(&format!("std/{}", d.name))?)
+                .await?
+            {
+                lookups.collected.push(d.name.clone());
+            }
             let text_key = d.key.iter().all(|k| {
                 matches!(
                     d.field(k).map(|f| f.field_type),
@@ -265,6 +279,10 @@ impl Checked<'_> {
             .iter()
             .copied()
             .filter(|(r, _)| compile::is_record_rule(&r.check))
+            .filter(|(r, _)| match &r.check {
+                Check::Reference { dataset, .. } => lookups.collected.contains(dataset),
+                _ => true,
+            })
             .collect();
         let only: Vec<&Rule> = record.iter().map(|(r, _)| *r).collect();
         let plan = compile::plan(dataset, &only, window, lookups).map_err(QualityError::Run)?;
@@ -317,7 +335,7 @@ impl Checked<'_> {
                 _ => None,
             })
             .collect();
-        if fresh.is_empty() || dataset.field("updated_at").is_none() {
+        if fresh.is_empty() || self.collecting || dataset.field("updated_at").is_none() {
             return Ok(());
         }
         let std = TableName::new(&format!("std/{}", dataset.name))?;

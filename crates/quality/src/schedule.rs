@@ -46,6 +46,21 @@ impl Scheduler {
         if now_millis() - last.started_at >= every {
             return Ok(true);
         }
+        // While a collection run that began before the last window closed is still going,
+        // the window cannot move on: another run would check nothing.
+        let marks: std::collections::BTreeMap<String, i64> =
+            serde_json::from_str(&last.watermarks).unwrap_or_default();
+        let stale = now_millis() - 6 * 3_600_000;
+        if let (Some(started), Some(mark)) = (
+            self.store
+                .oldest_running_ingest()
+                .await?
+                .filter(|s| *s > stale),
+            marks.values().max(),
+        ) && started * 1_000 <= *mark
+        {
+            return Ok(false);
+        }
         let recent = self
             .store
             .list_ingest_runs(&RunFilter::default(), Page::new(20, 0))

@@ -2,6 +2,8 @@
 //! real collection from a synthetic region, with a real metadata store (SQLite, and PostgreSQL
 //! when HDOS_TEST_POSTGRES_URL is set).
 
+mod bad_input;
 mod common;
 mod manifest;
 mod runs;
+mod tickets;

@@ -47,9 +47,8 @@ async fn each_role_sees_only_its_sections_and_unbuilt_ones_say_so() -> Result<()
             && !home.contains("/admin/users")
             && !home.contains("/assets/catalog")
     );
-    let page = app
-        .send(get("/integration/quality", Some(&provider)))
-        .await?;
+    let manager = app.session(Role::Manager).await?;
+    let page = app.send(get("/assets/catalog", Some(&manager))).await?;
     ensure!(page.status() == StatusCode::OK);
     let text = body_text(page).await?;
     ensure!(text.contains("此功能尚未建成") && text.contains("不展示任何模拟数据"));

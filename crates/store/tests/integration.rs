@@ -92,6 +92,9 @@ conformance!(
     daily_volume_sums_runs_by_institution_and_day,
     link_samples_are_kept_listed_by_institution_and_pruned,
     alerts_are_counted_per_institution_and_day,
+    quality_rules_keep_every_version,
+    quality_results_are_kept_only_for_succeeded_runs,
+    one_ticket_stays_open_per_institution_and_rule,
 );
 
 #[tokio::test]

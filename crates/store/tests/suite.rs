@@ -881,3 +881,166 @@ pub async fn alerts_are_counted_per_institution_and_day(s: &SqlStore) -> Result<
     );
     Ok(())
 }
+
+pub async fn quality_rules_keep_every_version(store: &SqlStore) -> Result<()> {
+    use hdos_store::SaveQualityRule;
+    let save = |definition: &str, enabled: bool| SaveQualityRule {
+        id: "patient.custom".into(),
+        dataset: "patient".into(),
+        definition: definition.into(),
+        enabled,
+        builtin: false,
+        actor: "manager".into(),
+    };
+    let v1 = store.save_quality_rule(&save("{\"a\":1}", true)).await?;
+    ensure!(v1.version == 1 && v1.enabled && !v1.builtin);
+    let same = store.save_quality_rule(&save("{\"a\":1}", true)).await?;
+    ensure!(
+        same.version == 1,
+        "an unchanged definition keeps its version"
+    );
+    let off = store.save_quality_rule(&save("{\"a\":1}", false)).await?;
+    ensure!(
+        off.version == 1 && !off.enabled,
+        "disabling is not a new version"
+    );
+    let v2 = store.save_quality_rule(&save("{\"a\":2}", true)).await?;
+    ensure!(v2.version == 2);
+    ensure!(
+        store
+            .quality_rule_version("patient.custom", 1)
+            .await?
+            .as_deref()
+            == Some("{\"a\":1}")
+    );
+    ensure!(
+        store
+            .quality_rule_version("patient.custom", 2)
+            .await?
+            .as_deref()
+            == Some("{\"a\":2}")
+    );
+    ensure!(store.quality_rules().await?.len() == 1);
+    Ok(())
+}
+
+pub async fn quality_results_are_kept_only_for_succeeded_runs(store: &SqlStore) -> Result<()> {
+    use hdos_store::{QualityResult, QualityResultFilter, QualityRunEnd};
+    let result = |run_id: i64, failed: i64| QualityResult {
+        run_id,
+        rule_id: "patient.name.required".into(),
+        rule_version: 1,
+        dataset: "patient".into(),
+        institution: "H1".into(),
+        dimension: "completeness".into(),
+        severity: "hard".into(),
+        threshold: 0.001,
+        checked: 100,
+        failed,
+        checked_at: now_millis(),
+    };
+    let end = |succeeded: bool| QualityRunEnd {
+        succeeded,
+        rows_checked: 100,
+        failures: 1,
+        error: (!succeeded).then(|| "boom".into()),
+        watermarks: "{\"patient\":5}".into(),
+    };
+    let ok = store.start_quality_run("incremental", "test").await?;
+    ensure!(ok.state == "running");
+    store
+        .finish_quality_run(ok.id, &end(true), &[result(ok.id, 1)])
+        .await?;
+    let bad = store.start_quality_run("full", "test").await?;
+    store
+        .finish_quality_run(bad.id, &end(false), &[result(bad.id, 9)])
+        .await?;
+    let results = store
+        .quality_results(&QualityResultFilter::default())
+        .await?;
+    ensure!(results.len() == 1 && results[0].failed == 1, "{results:?}");
+    let last = store.last_succeeded_quality_run().await?.context("a run")?;
+    ensure!(last.id == ok.id && last.watermarks == "{\"patient\":5}");
+    let stuck = store.start_quality_run("incremental", "test").await?;
+    ensure!(store.fail_stale_quality_runs(now_millis() + 1).await? == 1);
+    let runs = store.quality_runs(Page::new(10, 0)).await?;
+    ensure!(
+        runs[0].id == stuck.id && runs[0].state == "failed",
+        "{runs:?}"
+    );
+    Ok(())
+}
+
+pub async fn one_ticket_stays_open_per_institution_and_rule(store: &SqlStore) -> Result<()> {
+    use hdos_store::{Ticket, TicketEvent, TicketFilter};
+    let now = now_millis();
+    let ticket = Ticket {
+        id: 0,
+        institution: "H1".into(),
+        rule_id: "patient.name.required".into(),
+        dataset: "patient".into(),
+        severity: "hard".into(),
+        state: "new".into(),
+        opened_at: now,
+        updated_at: now,
+        due_at: now + 1000,
+        last_run_id: 1,
+        checked: 100,
+        failed: 5,
+        threshold: 0.001,
+        reason: None,
+        comment: None,
+        resolved_at: None,
+        closed_at: None,
+        reopened: 0,
+        escalated_at: None,
+    };
+    let event = TicketEvent {
+        ticket_id: 0,
+        at: now,
+        actor: "quality".into(),
+        from_state: None,
+        to_state: "new".into(),
+        note: Some("失败 5 / 100".into()),
+    };
+    let t = store.insert_ticket(&ticket, &event).await?;
+    let again = store.insert_ticket(&ticket, &event).await;
+    ensure!(
+        again.as_ref().err().map(|e| e.kind()) == Some(ErrorKind::AlreadyExists),
+        "{again:?}"
+    );
+    let mut closed = t.clone();
+    closed.state = "closed".into();
+    ensure!(
+        !store.update_ticket(&closed, "acknowledged", None).await?,
+        "a stale state is refused"
+    );
+    ensure!(store.update_ticket(&closed, "new", None).await?);
+    ensure!(
+        store
+            .open_ticket("H1", "patient.name.required")
+            .await?
+            .is_none()
+    );
+    let reopened = store.insert_ticket(&ticket, &event).await?;
+    ensure!(reopened.id != t.id, "after closing, a new ticket may open");
+    let open = TicketFilter {
+        states: vec!["new".into(), "acknowledged".into()],
+        ..Default::default()
+    };
+    ensure!(store.tickets(&open, Page::new(10, 0)).await?.len() == 1);
+    ensure!(
+        store
+            .tickets(&TicketFilter::default(), Page::new(10, 0))
+            .await?
+            .len()
+            == 2
+    );
+    let events = store.ticket_events(t.id).await?;
+    ensure!(
+        events.len() == 1
+            && events[0].ticket_id == t.id
+            && events[0].note.as_deref() == Some("失败 5 / 100")
+    );
+    Ok(())
+}

@@ -85,3 +85,41 @@ pub async fn query(lake: &Lake, tables: &[&str], sql: &str) -> Result<Vec<Record
         .collect::<Result<_, _>>()?;
     Ok(lake.query(&names, sql).await?)
 }
+
+/// Writes rows into `std/<dataset>` as collection would: each row's fields as text (cast to the
+/// standard types), stamped with `institution` and the current time.
+pub async fn std_rows(
+    lake: &Lake,
+    dataset: &str,
+    institution: &str,
+    rows: &[&[(&str, &str)]],
+) -> Result<()> {
+    use hdos_lake::arrow::{
+        array::{ArrayRef, StringArray},
+        compute::cast,
+    };
+    use std::sync::Arc;
+    let std = Standard::builtin()?;
+    let d = std.dataset(dataset).context("dataset")?;
+    let schema = Arc::new(hdos_lake::standard::std_schema(d));
+    let now = chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+        .to_string();
+    let mut columns: Vec<ArrayRef> = Vec::new();
+    for f in schema.fields() {
+        let text: StringArray = rows
+            .iter()
+            .map(|r| match f.name().as_str() {
+                "_hdos_institution" | "_hdos_source" => Some(institution),
+                "_hdos_ingested_at" => Some(now.as_str()),
+                name => r.iter().find(|(k, _)| *k == name).map(|(_, v)| *v),
+            })
+            .collect();
+        columns.push(cast(&text, f.data_type())?);
+    }
+    let batch = RecordBatch::try_new(schema.clone(), columns)?;
+    let table = TableName::new(&format!("std/{dataset}"))?;
+    lake.create_table(&table, &schema).await?;
+    lake.append(&table, vec![batch], None).await?;
+    Ok(())
+}
