@@ -89,6 +89,10 @@ pub enum BenchName {
     /// mapping included) from its SQLite HIS into the std zone; the region is kept under
     /// `<data dir>/bench-ingest` for the DuckDB run of `bench/ingest_vs_duckdb.sh`.
     Ingest,
+    /// Quality control: the default rule set over an outpatient-visit std table of `--rows`
+    /// rows in one run; the Parquet files stay under `<data dir>/bench-quality` for the peers of
+    /// `bench/quality_vs_peers.sh`.
+    Quality,
     /// HL7 v2 over MLLP on loopback: `--rows` messages from a generated region, sent over 1 and
     /// over 8 connections, each waiting for its ACK (stored before it is sent).
     Mllp,

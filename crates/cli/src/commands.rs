@@ -5,6 +5,7 @@ mod bench;
 mod bench_cdc;
 mod bench_failover;
 mod bench_fhir;
+mod bench_quality;
 mod cdc;
 mod channel;
 mod connection;

@@ -7,4 +7,5 @@ mod common;
 mod fhir;
 mod matrix;
 mod pages;
+mod quality;
 mod upload;

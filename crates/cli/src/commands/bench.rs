@@ -57,6 +57,7 @@ pub async fn bench(
         BenchName::Store => store(cfg, rows).await?,
         BenchName::Synth => synth(cfg, rows)?,
         BenchName::Ingest => ingest(cfg, rows).await?,
+        BenchName::Quality => super::bench_quality::quality(cfg, rows).await?,
         BenchName::Mllp => mllp(cfg, rows).await?,
         BenchName::Fhir => super::bench_fhir::fhir(cfg, rows).await?,
         BenchName::Failover => {
