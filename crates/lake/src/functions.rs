@@ -31,9 +31,12 @@ pub const NAMES: [&str; 8] = [
     "hdos_mobile_valid",
 ];
 
+/// A validator: whether a text is a valid code of its system.
+type Check = fn(&str) -> bool;
+
 /// Adds the hdos functions to a session.
 pub fn register(ctx: &SessionContext) {
-    let checks: [(&str, fn(&str) -> bool); 6] = [
+    let checks: [(&str, Check); 6] = [
         ("hdos_id_valid", |s| validate::parse_resident_id(s).is_ok()),
         ("hdos_icd10_valid", |s| validate::parse_icd10(s).is_ok()),
         ("hdos_loinc_valid", |s| validate::validate_loinc(s).is_ok()),
@@ -79,7 +82,7 @@ fn shaped(array: ArrayRef, scalar: bool) -> Result<ColumnarValue> {
     Ok(ColumnarValue::Array(array))
 }
 
-fn predicate(name: &str, check: fn(&str) -> bool) -> ScalarUDF {
+fn predicate(name: &str, check: Check) -> ScalarUDF {
     create_udf(
         name,
         vec![DataType::Utf8],

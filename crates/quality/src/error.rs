@@ -12,7 +12,7 @@ pub enum QualityError {
     #[error(transparent)]
     Store(#[from] hdos_store::StoreError),
     #[error(transparent)]
-    Lake(#[from] hdos_lake::LakeError),
+    Lake(Box<hdos_lake::LakeError>),
     #[error(transparent)]
     Core(#[from] hdos_core::CoreError),
 }
@@ -30,14 +30,20 @@ impl QualityError {
     }
 }
 
+impl From<hdos_lake::LakeError> for QualityError {
+    fn from(e: hdos_lake::LakeError) -> Self {
+        Self::Lake(Box::new(e))
+    }
+}
+
 impl From<hdos_lake::datafusion::error::DataFusionError> for QualityError {
     fn from(e: hdos_lake::datafusion::error::DataFusionError) -> Self {
-        Self::Lake(e.into())
+        hdos_lake::LakeError::from(e).into()
     }
 }
 
 impl From<hdos_lake::arrow::error::ArrowError> for QualityError {
     fn from(e: hdos_lake::arrow::error::ArrowError) -> Self {
-        Self::Lake(e.into())
+        hdos_lake::LakeError::from(e).into()
     }
 }

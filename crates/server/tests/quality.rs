@@ -24,8 +24,12 @@ const OTHER: &str = "12330000TEST00002B";
 /// character.
 async fn patients(app: &TestApp, institution: &str, good: usize, bad: usize) -> Result<()> {
     let std = hdos_core::standard::Standard::builtin()?;
-    let schema = Arc::new(hdos_lake::standard::std_schema(std.dataset("patient").context("patient")?));
-    let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
+    let schema = Arc::new(hdos_lake::standard::std_schema(
+        std.dataset("patient").context("patient")?,
+    ));
+    let now = chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+        .to_string();
     let n = good + bad;
     let value = |field: &str, i: usize| -> Option<String> {
         Some(match field {
@@ -53,7 +57,8 @@ async fn patients(app: &TestApp, institution: &str, good: usize, bad: usize) -> 
     let table = TableName::new("std/patient")?;
     let lake = &app.state.lake;
     lake.create_table(&table, &schema).await?;
-    lake.append(&table, vec![RecordBatch::try_new(schema, columns)?], None).await?;
+    lake.append(&table, vec![RecordBatch::try_new(schema, columns)?], None)
+        .await?;
     Ok(())
 }
 
@@ -67,20 +72,47 @@ async fn the_report_tickets_rules_and_exports_work_for_each_role() -> Result<()>
 
     // A manager runs the check from the page.
     let r = app
-        .send(form("/integration/quality/run", Some(&manager), Some(&manager.csrf), &[("full", "1")]))
+        .send(form(
+            "/integration/quality/run",
+            Some(&manager),
+            Some(&manager.csrf),
+            &[("full", "1")],
+        ))
         .await?;
     ensure!(r.status() == StatusCode::SEE_OTHER, "{}", r.status());
-    let page = body_text(app.send(get("/integration/quality", Some(&manager))).await?).await?;
-    ensure!(page.contains("质控运行已完成") || page.contains("id=\"ranking\""), "report shown");
-    ensure!(page.contains(OWN) && page.contains(OTHER), "both institutions ranked");
-    ensure!(page.contains("patient.id_no.id_number"), "the failing rule is listed");
+    let page = body_text(
+        app.send(get("/integration/quality", Some(&manager)))
+            .await?,
+    )
+    .await?;
+    ensure!(
+        page.contains("质控运行已完成") || page.contains("id=\"ranking\""),
+        "report shown"
+    );
+    ensure!(
+        page.contains(OWN) && page.contains(OTHER),
+        "both institutions ranked"
+    );
+    ensure!(
+        page.contains("patient.id_no.id_number"),
+        "the failing rule is listed"
+    );
 
     // The provider sees its own institution only, and its masked failing records.
-    let page = body_text(app.send(get("/integration/quality", Some(&provider))).await?).await?;
-    ensure!(page.contains(OWN) && !page.contains(OTHER), "scoped to its institution");
+    let page = body_text(
+        app.send(get("/integration/quality", Some(&provider)))
+            .await?,
+    )
+    .await?;
+    ensure!(
+        page.contains(OWN) && !page.contains(OTHER),
+        "scoped to its institution"
+    );
     let details = body_text(
         app.send(get(
-            &format!("/integration/quality/failures?institution={OTHER}&rule=patient.id_no.id_number"),
+            &format!(
+                "/integration/quality/failures?institution={OTHER}&rule=patient.id_no.id_number"
+            ),
             Some(&provider),
         ))
         .await?,
@@ -91,12 +123,20 @@ async fn the_report_tickets_rules_and_exports_work_for_each_role() -> Result<()>
     ensure!(details.contains("110*************21"), "{details}");
 
     // Tickets: one for the provider's institution; it acts on it, managers may not resolve it.
-    let tickets = app.state.store.tickets(&TicketFilter::default(), Page::new(100, 0)).await?;
+    let tickets = app
+        .state
+        .store
+        .tickets(&TicketFilter::default(), Page::new(100, 0))
+        .await?;
     let own = tickets
         .iter()
         .find(|t| t.institution == OWN && t.rule_id == "patient.id_no.id_number")
         .context("a ticket for the failing institution")?;
-    ensure!(!tickets.iter().any(|t| t.institution == OTHER && t.rule_id == "patient.id_no.id_number"));
+    ensure!(
+        !tickets
+            .iter()
+            .any(|t| t.institution == OTHER && t.rule_id == "patient.id_no.id_number")
+    );
     let act = |who: &crate::common::Login, action: &str, fields: Vec<(&'static str, String)>| {
         let mut all: Vec<(&str, String)> = vec![];
         all.extend(fields);
@@ -109,19 +149,46 @@ async fn the_report_tickets_rules_and_exports_work_for_each_role() -> Result<()>
         )
     };
     let r = app.send(act(&manager, "acknowledge", vec![])).await?;
-    ensure!(r.status() == StatusCode::FORBIDDEN, "a manager does not work a hospital's ticket: {}", r.status());
+    ensure!(
+        r.status() == StatusCode::FORBIDDEN,
+        "a manager does not work a hospital's ticket: {}",
+        r.status()
+    );
     let r = app.send(act(&provider, "acknowledge", vec![])).await?;
     ensure!(r.status() == StatusCode::SEE_OTHER, "{}", r.status());
     let r = app
-        .send(act(&provider, "resolve", vec![("reason", "源系统数据已更正".into()), ("comment", "已修正".into())]))
+        .send(act(
+            &provider,
+            "resolve",
+            vec![
+                ("reason", "源系统数据已更正".into()),
+                ("comment", "已修正".into()),
+            ],
+        ))
         .await?;
     ensure!(r.status() == StatusCode::SEE_OTHER, "{}", r.status());
-    let page = body_text(app.send(get("/integration/quality/tickets?show=all", Some(&provider))).await?).await?;
-    ensure!(page.contains("已整改") && page.contains("已修正"), "resolved with its comment");
+    let page = body_text(
+        app.send(get(
+            "/integration/quality/tickets?show=all",
+            Some(&provider),
+        ))
+        .await?,
+    )
+    .await?;
+    ensure!(
+        page.contains("已整改") && page.contains("已修正"),
+        "resolved with its comment"
+    );
     let other_ticket = app
         .state
         .store
-        .tickets(&TicketFilter { institution: Some(OTHER.into()), ..Default::default() }, Page::new(1, 0))
+        .tickets(
+            &TicketFilter {
+                institution: Some(OTHER.into()),
+                ..Default::default()
+            },
+            Page::new(1, 0),
+        )
         .await?;
     if let Some(t) = other_ticket.first() {
         let r = app
@@ -132,10 +199,24 @@ async fn the_report_tickets_rules_and_exports_work_for_each_role() -> Result<()>
                 &[],
             ))
             .await?;
-        ensure!(r.status() == StatusCode::FORBIDDEN, "another institution's ticket: {}", r.status());
+        ensure!(
+            r.status() == StatusCode::FORBIDDEN,
+            "another institution's ticket: {}",
+            r.status()
+        );
     }
-    let r = app.send(act(&manager, "reopen", vec![("comment", "仍有问题".into())])).await?;
-    ensure!(r.status() == StatusCode::SEE_OTHER, "a manager reopens: {}", r.status());
+    let r = app
+        .send(act(
+            &manager,
+            "reopen",
+            vec![("comment", "仍有问题".into())],
+        ))
+        .await?;
+    ensure!(
+        r.status() == StatusCode::SEE_OTHER,
+        "a manager reopens: {}",
+        r.status()
+    );
 
     // Rules: a bad pattern is refused with the reason and the form kept.
     let r = app
@@ -157,7 +238,10 @@ async fn the_report_tickets_rules_and_exports_work_for_each_role() -> Result<()>
         .await?;
     ensure!(r.status() == StatusCode::BAD_REQUEST, "{}", r.status());
     let text = body_text(r).await?;
-    ensure!(text.contains("not a regular expression") && text.contains("value=\"([a-z\""), "{text}");
+    ensure!(
+        text.contains("not a regular expression") && text.contains("value=\"([a-z\""),
+        "{text}"
+    );
     let r = app
         .send(form(
             "/integration/quality/rules",
@@ -175,15 +259,36 @@ async fn the_report_tickets_rules_and_exports_work_for_each_role() -> Result<()>
         ))
         .await?;
     ensure!(r.status() == StatusCode::SEE_OTHER, "{}", r.status());
-    ensure!(app.state.store.quality_rule("patient.name_short").await?.is_some());
+    ensure!(
+        app.state
+            .store
+            .quality_rule("patient.name_short")
+            .await?
+            .is_some()
+    );
 
     // Exports.
-    let csv = app.send(get("/integration/quality/report.csv?period=week", Some(&provider))).await?;
+    let csv = app
+        .send(get(
+            "/integration/quality/report.csv?period=week",
+            Some(&provider),
+        ))
+        .await?;
     ensure!(csv.status() == StatusCode::OK);
     let csv = body_text(csv).await?;
-    ensure!(csv.starts_with('\u{feff}') && csv.contains("summary,") && csv.contains("anomaly,"), "{csv}");
+    ensure!(
+        csv.starts_with('\u{feff}') && csv.contains("summary,") && csv.contains("anomaly,"),
+        "{csv}"
+    );
     ensure!(!csv.contains(OTHER), "the provider's export is its own");
-    let print = body_text(app.send(get("/integration/quality/report/print?period=day", Some(&manager))).await?).await?;
+    let print = body_text(
+        app.send(get(
+            "/integration/quality/report/print?period=day",
+            Some(&manager),
+        ))
+        .await?,
+    )
+    .await?;
     ensure!(print.contains("数据质控报告") && print.contains("id=\"datasets\""));
     let audit = crate::common::audited(&app, "quality.ticket.resolve").await?;
     ensure!(!audit.is_empty(), "ticket actions are audited");

@@ -152,7 +152,8 @@ pub trait MetaStore: Send + Sync + std::fmt::Debug {
         page: Page,
     ) -> Result<Vec<IngestRun>, StoreError>;
     async fn count_ingest_runs(&self, filter: &RunFilter) -> Result<i64, StoreError>;
-    /// When the oldest collection run still running started, if any is running.
+    /// When the oldest batch collection run still running started, if any is running
+    /// (streaming channels' runs, mode `stream`, are not counted).
     async fn oldest_running_ingest(&self) -> Result<Option<Millis>, StoreError>;
     /// The columns (as JSON) the channel last saw in a source table.
     async fn source_schema(

@@ -95,6 +95,7 @@ conformance!(
     quality_rules_keep_every_version,
     quality_results_are_kept_only_for_succeeded_runs,
     one_ticket_stays_open_per_institution_and_rule,
+    the_oldest_running_batch_run_is_found_and_streams_are_not,
 );
 
 #[tokio::test]

@@ -1044,3 +1044,26 @@ pub async fn one_ticket_stays_open_per_institution_and_rule(store: &SqlStore) ->
     );
     Ok(())
 }
+
+pub async fn the_oldest_running_batch_run_is_found_and_streams_are_not(
+    store: &SqlStore,
+) -> Result<()> {
+    ensure!(store.oldest_running_ingest().await?.is_none());
+    let stream = store
+        .start_ingest_run("mllp_h1", "messages", "H1", "stream")
+        .await?;
+    ensure!(
+        store.oldest_running_ingest().await?.is_none(),
+        "a stream does not count"
+    );
+    let batch = store
+        .start_ingest_run("his_h1", "patients", "H1", "initial")
+        .await?;
+    ensure!(store.oldest_running_ingest().await? == Some(batch.started_at));
+    store
+        .update_ingest_run(batch.id, RunStatus::Succeeded, RunCounts::default(), None)
+        .await?;
+    ensure!(store.oldest_running_ingest().await?.is_none());
+    ensure!(stream.status == RunStatus::Running);
+    Ok(())
+}

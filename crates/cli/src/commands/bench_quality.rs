@@ -64,7 +64,13 @@ fn visit_value(field: &str, i: u64, patients: u64, now: &str) -> Option<String> 
     })
 }
 
-async fn write(lake: &Lake, name: &str, schema: &Arc<hdos_lake::arrow::datatypes::Schema>, rows: u64, value: impl Fn(&str, u64) -> Option<String>) -> Result<()> {
+async fn write(
+    lake: &Lake,
+    name: &str,
+    schema: &Arc<hdos_lake::arrow::datatypes::Schema>,
+    rows: u64,
+    value: impl Fn(&str, u64) -> Option<String>,
+) -> Result<()> {
     let table = TableName::new(name)?;
     lake.create_table(&table, schema).await?;
     let mut start = 0;
@@ -78,8 +84,12 @@ async fn write(lake: &Lake, name: &str, schema: &Arc<hdos_lake::arrow::datatypes
                 cast(&text, f.data_type())
             })
             .collect::<Result<_, _>>()?;
-        lake.append(&table, vec![RecordBatch::try_new(schema.clone(), columns)?], None)
-            .await?;
+        lake.append(
+            &table,
+            vec![RecordBatch::try_new(schema.clone(), columns)?],
+            None,
+        )
+        .await?;
         start = end;
     }
     Ok(())
@@ -92,27 +102,40 @@ pub async fn quality(cfg: &Config, rows: u64) -> Result<()> {
     }
     let std = Standard::builtin()?;
     let lake = Lake::open(&dir.join("lake").display().to_string())?;
-    let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
+    let now = chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+        .to_string();
     let patients = (rows / INSTITUTIONS / 5).max(10);
     let visit_schema = Arc::new(hdos_lake::standard::std_schema(
-        std.dataset("outpatient_visit").context("outpatient_visit")?,
+        std.dataset("outpatient_visit")
+            .context("outpatient_visit")?,
     ));
-    write(&lake, "std/outpatient_visit", &visit_schema, rows, |f, i| {
-        visit_value(f, i, patients, &now)
-    })
+    write(
+        &lake,
+        "std/outpatient_visit",
+        &visit_schema,
+        rows,
+        |f, i| visit_value(f, i, patients, &now),
+    )
     .await?;
     let patient_schema = Arc::new(hdos_lake::standard::std_schema(
         std.dataset("patient").context("patient")?,
     ));
-    write(&lake, "std/patient", &patient_schema, patients * INSTITUTIONS, |f, i| {
-        Some(match f {
-            "patient_id" => format!("P{:08}", i / INSTITUTIONS),
-            "_hdos_source" => "bench".into(),
-            "institution_code" | "_hdos_institution" => institution(i),
-            "_hdos_ingested_at" => now.clone(),
-            _ => return None,
-        })
-    })
+    write(
+        &lake,
+        "std/patient",
+        &patient_schema,
+        patients * INSTITUTIONS,
+        |f, i| {
+            Some(match f {
+                "patient_id" => format!("P{:08}", i / INSTITUTIONS),
+                "_hdos_source" => "bench".into(),
+                "institution_code" | "_hdos_institution" => institution(i),
+                "_hdos_ingested_at" => now.clone(),
+                _ => return None,
+            })
+        },
+    )
     .await?;
     let dictionary: Vec<(String, String)> = CODES[..4]
         .iter()

@@ -79,10 +79,10 @@ pub async fn collect(
 
 /// Runs `sql` over `tables`.
 pub async fn query(lake: &Lake, tables: &[&str], sql: &str) -> Result<Vec<RecordBatch>> {
-    let names: Vec<TableName> = tables
-        .iter()
-        .map(|t| TableName::new(t))
-        .collect::<Result<_, _>>()?;
+    let mut names = Vec::new();
+    for t in tables {
+        names.push(TableName::new(t)?);
+    }
     Ok(lake.query(&names, sql).await?)
 }
 

@@ -149,7 +149,7 @@ async fn build(
             failed: r.failed,
         })
         .collect();
-    rules.sort_by(|a, b| b.failed.cmp(&a.failed));
+    rules.sort_by_key(|r| std::cmp::Reverse(r.failed));
     let (open_tickets, overdue_tickets) = tickets::counts(app, scoped_to.as_deref()).await?;
     let runs = app
         .store

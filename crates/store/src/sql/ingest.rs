@@ -215,9 +215,11 @@ pub(super) async fn save_source_schema(
     Ok(())
 }
 
-/// When the oldest collection run still running started, if one is.
+/// When the oldest batch collection run still running started, if one is (a streaming
+/// channel's run lasts as long as the channel and commits as it goes: it is not counted).
 pub(super) async fn oldest_running_ingest(db: &Db) -> Result<Option<i64>, StoreError> {
-    let sql = "SELECT MIN(started_at) FROM ingest_runs WHERE status = 'running'";
+    let sql =
+        "SELECT MIN(started_at) FROM ingest_runs WHERE status = 'running' AND mode <> 'stream'";
     let min: Option<i64> = on_pool!(db, p => sqlx::query_scalar(sql).fetch_one(p).await)?;
     Ok(min)
 }

@@ -228,7 +228,7 @@ pub fn line_chart(values: &[Option<f64>], max: f64) -> String {
 pub fn api_error(e: hdos_quality::QualityError) -> ApiError {
     match e {
         hdos_quality::QualityError::Store(e) => e.into(),
-        hdos_quality::QualityError::Lake(e) => e.into(),
+        hdos_quality::QualityError::Lake(e) => (*e).into(),
         hdos_quality::QualityError::Core(e) => e.into(),
         other => ApiError::new(other.kind(), other.to_string()),
     }
