@@ -233,6 +233,8 @@ pub enum UserCommand {
     List,
     /// Disable an account and end all its sessions.
     Disable { username: String },
+    /// Set the e-mail address notifications are sent to (empty to remove it).
+    Email { username: String, address: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -22,6 +22,9 @@ pub struct Config {
     pub worker: WorkerConfig,
     pub monitor: MonitorConfig,
     pub quality: QualityConfig,
+    /// Where ticket notifications go besides the app (the SMTP password comes from
+    /// `HDOS_SMTP_PASSWORD`, never from a file).
+    pub notify: hdos_quality::notify::NotifyConfig,
 }
 
 impl Default for Config {
@@ -36,6 +39,7 @@ impl Default for Config {
             worker: WorkerConfig::default(),
             monitor: MonitorConfig::default(),
             quality: QualityConfig::default(),
+            notify: hdos_quality::notify::NotifyConfig::default(),
         }
     }
 }

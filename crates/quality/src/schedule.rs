@@ -2,12 +2,15 @@
 //! `every` while records stream in. One worker of a cluster schedules at a time, under the lease
 //! `hdos:quality`.
 
-use crate::run::{RunOptions, RunSummary, run};
+use crate::{
+    notify::{self, NotifyConfig},
+    run::{RunOptions, run},
+};
 use hdos_core::standard::Standard;
 use hdos_lake::Lake;
 use hdos_store::{MetaStore, Page, RunFilter, now_millis};
 use std::{sync::Arc, time::Duration};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 /// The lease under which one worker schedules quality runs.
 pub const QUALITY_LEASE: &str = "hdos:quality";
@@ -21,8 +24,9 @@ pub struct Scheduler {
     pub poll: Duration,
     /// A run at least this often, for channels that stream rather than run.
     pub every: Duration,
-    /// Where each run's summary goes (tickets to notify about), if anywhere.
-    pub notify: Option<mpsc::UnboundedSender<RunSummary>>,
+    /// Where the ticket changes of each run are told besides the app; pending deliveries are
+    /// tried at each poll.
+    pub notify: NotifyConfig,
 }
 
 impl Scheduler {
@@ -112,6 +116,9 @@ impl Scheduler {
                     Ok(false) => {}
                     Err(e) => tracing::warn!(error = %e, "quality schedule check failed"),
                 }
+                if let Err(e) = notify::deliver_due(self.store.as_ref(), &self.notify).await {
+                    tracing::warn!(error = %e, "notification delivery failed");
+                }
             }
             tokio::select! {
                 _ = tokio::time::sleep(self.poll.min(lease_ttl / 3)) => {}
@@ -134,8 +141,10 @@ impl Scheduler {
                     tickets = summary.tickets.len(),
                     "quality run"
                 );
-                if let Some(tx) = &self.notify {
-                    let _ = tx.send(summary);
+                if let Err(e) =
+                    notify::enqueue(self.store.as_ref(), &self.notify, &summary.tickets).await
+                {
+                    tracing::warn!(error = %e, "ticket notifications not saved");
                 }
             }
             Err(e) => tracing::warn!(error = %e, "quality run failed"),

@@ -5,5 +5,6 @@
 mod bad_input;
 mod common;
 mod manifest;
+mod notify;
 mod runs;
 mod tickets;

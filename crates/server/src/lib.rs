@@ -79,6 +79,12 @@ pub fn routes() -> Routes {
             ui::password::submit,
         )
         .get("/", Policy::AUTHENTICATED, Page, ui::home::home)
+        .get(
+            ui::notifications::PATH,
+            Policy::AUTHENTICATED,
+            Page,
+            ui::notifications::page,
+        )
         // Administration.
         .get("/api/v1/users", ADMIN, Api, api::users::list)
         .post("/api/v1/users", ADMIN, Api, api::users::create)

@@ -9,6 +9,7 @@ pub mod home;
 pub mod login;
 pub mod mapping;
 pub mod monitoring;
+pub mod notifications;
 pub mod password;
 pub mod quality;
 pub mod quarantine;

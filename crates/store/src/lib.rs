@@ -4,6 +4,7 @@
 pub mod audit_chain;
 mod error;
 pub mod model;
+pub mod notify;
 pub mod password;
 pub mod quality;
 mod secret;
@@ -12,6 +13,7 @@ mod sql;
 pub use audit_chain::{ChainProblem, ChainStatus};
 pub use error::StoreError;
 pub use model::*;
+pub use notify::*;
 pub use quality::*;
 pub use secret::{MasterKey, Secret};
 pub use sql::{ConnectOptions, SqlStore, redact_url};
@@ -353,4 +355,40 @@ pub trait MetaStore: Send + Sync + std::fmt::Debug {
     ) -> Result<Option<Ticket>, StoreError>;
     async fn tickets(&self, filter: &TicketFilter, page: Page) -> Result<Vec<Ticket>, StoreError>;
     async fn ticket_events(&self, id: i64) -> Result<Vec<TicketEvent>, StoreError>;
+
+    // Notifications.
+    /// Saves a notification with one pending delivery per (channel, target).
+    async fn add_notification(
+        &self,
+        notification: &Notification,
+        deliveries: &[(String, String)],
+    ) -> Result<Notification, StoreError>;
+    /// Newest first: managers' (audience managers or both), and an institution's providers'.
+    async fn notifications_for(
+        &self,
+        manager: bool,
+        institution: Option<&str>,
+        page: Page,
+    ) -> Result<Vec<Notification>, StoreError>;
+    /// Pending deliveries due at `now`, oldest first, with their notifications.
+    async fn due_deliveries(
+        &self,
+        now: Millis,
+        limit: i64,
+    ) -> Result<Vec<(Delivery, Notification)>, StoreError>;
+    /// An attempt's outcome: sent (no error), retried at `retry_at`, or given up.
+    async fn record_delivery(
+        &self,
+        id: i64,
+        error: Option<&str>,
+        retry_at: Option<Millis>,
+    ) -> Result<(), StoreError>;
+    async fn deliveries_of(&self, notification_id: i64) -> Result<Vec<Delivery>, StoreError>;
+    async fn set_user_email(&self, id: UserId, email: Option<&str>) -> Result<(), StoreError>;
+    /// E-mail addresses of enabled users holding `role`, of `institution` when given.
+    async fn emails_of(
+        &self,
+        role: Role,
+        institution: Option<&str>,
+    ) -> Result<Vec<String>, StoreError>;
 }

@@ -8,6 +8,7 @@ mod connections;
 mod ingest;
 mod institutions;
 mod monitoring;
+mod notify;
 mod quality;
 mod settings;
 
@@ -20,6 +21,7 @@ use crate::{
         NewSourceConnection, NewUser, Page, ReconciliationDay, ReconciliationFilter, RunCounts,
         RunFilter, RunStatus, Session, SourceConnection, User, WorkerStatus,
     },
+    notify::{Delivery, Notification},
     quality::{
         QualityResult, QualityResultFilter, QualityRuleRecord, QualityRun, QualityRunEnd,
         SaveQualityRule, Ticket, TicketEvent, TicketFilter,
@@ -707,5 +709,55 @@ impl MetaStore for SqlStore {
 
     async fn ticket_events(&self, id: i64) -> Result<Vec<TicketEvent>, StoreError> {
         quality::ticket_events(&self.db, id).await
+    }
+
+    async fn add_notification(
+        &self,
+        notification: &Notification,
+        deliveries: &[(String, String)],
+    ) -> Result<Notification, StoreError> {
+        notify::add_notification(&self.db, notification, deliveries).await
+    }
+
+    async fn notifications_for(
+        &self,
+        manager: bool,
+        institution: Option<&str>,
+        page: Page,
+    ) -> Result<Vec<Notification>, StoreError> {
+        notify::notifications_for(&self.db, manager, institution, page).await
+    }
+
+    async fn due_deliveries(
+        &self,
+        now: Millis,
+        limit: i64,
+    ) -> Result<Vec<(Delivery, Notification)>, StoreError> {
+        notify::due_deliveries(&self.db, now, limit).await
+    }
+
+    async fn record_delivery(
+        &self,
+        id: i64,
+        error: Option<&str>,
+        retry_at: Option<Millis>,
+    ) -> Result<(), StoreError> {
+        notify::record_delivery(&self.db, id, error, retry_at).await
+    }
+
+    async fn deliveries_of(&self, notification_id: i64) -> Result<Vec<Delivery>, StoreError> {
+        notify::deliveries_of(&self.db, notification_id).await
+    }
+
+    async fn set_user_email(&self, id: UserId, email: Option<&str>) -> Result<(), StoreError> {
+        notify::set_user_email(&self.db, id, email).await
+    }
+
+    async fn emails_of(
+        &self,
+        role: Role,
+        institution: Option<&str>,
+    ) -> Result<Vec<String>, StoreError> {
+        notify::emails_of(&self.db, role.as_str(), institution).await
     }
 }

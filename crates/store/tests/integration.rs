@@ -96,6 +96,7 @@ conformance!(
     quality_results_are_kept_only_for_succeeded_runs,
     one_ticket_stays_open_per_institution_and_rule,
     the_oldest_running_batch_run_is_found_and_streams_are_not,
+    notifications_reach_their_audience_and_deliveries_retry,
 );
 
 #[tokio::test]

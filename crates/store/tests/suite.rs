@@ -1067,3 +1067,106 @@ pub async fn the_oldest_running_batch_run_is_found_and_streams_are_not(
     ensure!(stream.status == RunStatus::Running);
     Ok(())
 }
+
+pub async fn notifications_reach_their_audience_and_deliveries_retry(
+    store: &SqlStore,
+) -> Result<()> {
+    use hdos_store::Notification;
+    let h1 = store
+        .create_institution(institution("12330000NOTIFY001A"))
+        .await?;
+    let provider = store
+        .create_user(user("notify-prov", vec![Role::Provider], Some(h1.id)))
+        .await?;
+    let manager = store
+        .create_user(user("notify-mgr", vec![Role::Manager], None))
+        .await?;
+    store
+        .set_user_email(provider.id, Some("p@h1.example"))
+        .await?;
+    store
+        .set_user_email(manager.id, Some("m@centre.example"))
+        .await?;
+    ensure!(
+        store
+            .emails_of(Role::Provider, Some("12330000NOTIFY001A"))
+            .await?
+            == ["p@h1.example"]
+    );
+    ensure!(
+        store
+            .emails_of(Role::Provider, Some("OTHER"))
+            .await?
+            .is_empty()
+    );
+    ensure!(store.emails_of(Role::Manager, None).await? == ["m@centre.example"]);
+    store.set_disabled(manager.id, true).await?;
+    ensure!(
+        store.emails_of(Role::Manager, None).await?.is_empty(),
+        "disabled users are not mailed"
+    );
+    let n = Notification {
+        id: 0,
+        created_at: 0,
+        kind: "ticket.opened".into(),
+        institution: "12330000NOTIFY001A".into(),
+        audience: "both".into(),
+        subject: "新整改工单".into(),
+        body: "正文".into(),
+        link: "/integration/quality/tickets".into(),
+    };
+    let saved = store
+        .add_notification(
+            &n,
+            &[
+                ("email".into(), "p@h1.example".into()),
+                ("webhook".into(), "http://hook".into()),
+            ],
+        )
+        .await?;
+    let mut escalated = n.clone();
+    escalated.audience = "managers".into();
+    store.add_notification(&escalated, &[]).await?;
+    ensure!(
+        store
+            .notifications_for(true, None, Page::new(10, 0))
+            .await?
+            .len()
+            == 2
+    );
+    ensure!(
+        store
+            .notifications_for(false, Some("12330000NOTIFY001A"), Page::new(10, 0))
+            .await?
+            .len()
+            == 1
+    );
+    let now = now_millis();
+    let due = store.due_deliveries(now + 1, 10).await?;
+    ensure!(due.len() == 2 && due[0].1.id == saved.id);
+    store
+        .record_delivery(due[0].0.id, Some("connection refused"), Some(now + 60_000))
+        .await?;
+    store.record_delivery(due[1].0.id, None, None).await?;
+    ensure!(
+        store.due_deliveries(now + 1, 10).await?.is_empty(),
+        "the retry waits"
+    );
+    let later = store.due_deliveries(now + 60_001, 10).await?;
+    ensure!(
+        later.len() == 1
+            && later[0].0.attempts == 1
+            && later[0].0.last_error.as_deref() == Some("connection refused")
+    );
+    store
+        .record_delivery(later[0].0.id, Some("still down"), None)
+        .await?;
+    let states: Vec<String> = store
+        .deliveries_of(saved.id)
+        .await?
+        .into_iter()
+        .map(|d| d.state)
+        .collect();
+    ensure!(states == ["failed", "sent"], "{states:?}");
+    Ok(())
+}

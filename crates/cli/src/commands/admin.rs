@@ -182,6 +182,22 @@ pub async fn user(cfg: &Config, cmd: UserCommand) -> Result<ExitCode> {
             audit(store.as_ref(), "user.disable", &username, Outcome::Success).await?;
             println!("disabled `{username}`; all their sessions have ended");
         }
+        UserCommand::Email { username, address } => {
+            let Some(user) = store.user_by_name(&username).await? else {
+                bail!("no user named `{username}`");
+            };
+            let address = address.trim();
+            if !address.is_empty() && !address.contains('@') {
+                bail!("`{address}` is not an e-mail address");
+            }
+            let email = Some(address).filter(|a| !a.is_empty());
+            store.set_user_email(user.id, email).await?;
+            audit(store.as_ref(), "user.email", &username, Outcome::Success).await?;
+            println!(
+                "notifications for `{username}` go to {}",
+                email.unwrap_or("the app only")
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,35 @@
+-- Notifications: what the platform tells people (in the app), and its deliveries by e-mail and
+-- webhook, kept until sent and retried with backoff, so a mail server that is down delays a
+-- message without losing it.
+
+ALTER TABLE users ADD COLUMN email TEXT;
+
+CREATE TABLE notifications (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    created_at   INTEGER NOT NULL,
+    -- e.g. ticket.opened, ticket.reopened, ticket.verified, ticket.escalated
+    kind         TEXT NOT NULL,
+    -- The institution concerned; its providers are told when the audience includes them.
+    institution  TEXT NOT NULL,
+    -- providers | managers | both
+    audience     TEXT NOT NULL,
+    subject      TEXT NOT NULL,
+    body         TEXT NOT NULL,
+    link         TEXT NOT NULL
+);
+CREATE INDEX notifications_institution ON notifications (institution, created_at);
+
+CREATE TABLE notification_deliveries (
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
+    notification_id  INTEGER NOT NULL REFERENCES notifications (id),
+    -- email | webhook
+    channel          TEXT NOT NULL,
+    target           TEXT NOT NULL,
+    -- pending | sent | failed (gave up)
+    state            TEXT NOT NULL,
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at  INTEGER NOT NULL,
+    last_error       TEXT,
+    sent_at          INTEGER
+);
+CREATE INDEX notification_deliveries_due ON notification_deliveries (state, next_attempt_at);
