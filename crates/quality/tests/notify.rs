@@ -82,10 +82,7 @@ async fn http_receiver() -> Result<(String, Inbox)> {
         while let Ok((mut stream, _)) = listener.accept().await {
             let mut buf = Vec::new();
             let mut chunk = [0u8; 4096];
-            loop {
-                let Ok(n) = stream.read(&mut chunk).await else {
-                    break;
-                };
+            while let Ok(n) = stream.read(&mut chunk).await {
                 if n == 0 {
                     break;
                 }
