@@ -58,3 +58,11 @@ pub fn require_loopback(listen: &str) -> Result<()> {
     }
     Ok(())
 }
+
+/// Where ticket notifications go: the configuration, with the SMTP password from
+/// `HDOS_SMTP_PASSWORD` (never from a file).
+pub fn notify_config(cfg: &Config) -> hdos_quality::notify::NotifyConfig {
+    let mut notify = cfg.notify.clone();
+    notify.smtp.password = std::env::var("HDOS_SMTP_PASSWORD").unwrap_or_default();
+    notify
+}

@@ -92,6 +92,12 @@ impl std::fmt::Display for PredicateError {
 /// Checks that `sql` is a boolean expression over the columns of `schema` using only allowed
 /// functions.
 pub fn check_predicate(schema: &Schema, sql: &str) -> Result<(), PredicateError> {
+    // The text is spliced into a larger query: a comment or a line break could end it early.
+    if sql.contains("--") || sql.contains("/*") || sql.chars().any(char::is_control) {
+        return Err(PredicateError::Invalid(
+            "comments and line breaks are not allowed in a condition".into(),
+        ));
+    }
     let ctx = SessionContext::new();
     functions::register(&ctx);
     let df_schema =
@@ -99,6 +105,10 @@ pub fn check_predicate(schema: &Schema, sql: &str) -> Result<(), PredicateError>
     let expr = ctx
         .parse_sql_expr(sql, &df_schema)
         .map_err(|e| PredicateError::Invalid(first_line(&e.to_string())))?;
+    // `x > 0 AS ok` parses, but spliced into a larger query it is a syntax error.
+    if matches!(expr, Expr::Alias(_)) {
+        return Err(PredicateError::Forbidden("AS".into()));
+    }
     let mut forbidden = None;
     expr.apply(|e| {
         let bad = match e {
@@ -178,5 +188,22 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(msg.contains("`now`"), "{msg}");
+        assert_eq!(
+            check_predicate(&s, "total_amount > 0 AS ok"),
+            Err(PredicateError::Forbidden("AS".into()))
+        );
+        for spliced in [
+            "total_amount > 0 -- x",
+            "total_amount > 0 /* x */",
+            "total_amount > 0\nOR true",
+        ] {
+            assert!(
+                matches!(
+                    check_predicate(&s, spliced),
+                    Err(PredicateError::Invalid(_))
+                ),
+                "{spliced}"
+            );
+        }
     }
 }

@@ -21,13 +21,22 @@ use hdos_lake::{
     },
 };
 
-/// The rule a quarantine reason counts against, if it is in `rules`.
-fn rule_for<'a>(rules: &[(&'a Rule, i64)], field: &str, reason: &str) -> Option<(&'a Rule, i64)> {
-    rules.iter().copied().find(|(r, _)| match &r.check {
-        Check::Required { field: f } => reason == REQUIRED_MISSING && f == field,
-        Check::Unique { .. } => reason == DUPLICATE_KEY,
-        Check::Conformance => reason != REQUIRED_MISSING && reason != DUPLICATE_KEY,
-        _ => false,
+/// The rules of `institution` a quarantine reason counts against.
+fn rules_for<'a>(
+    rules: &'a [(&'a Rule, i64)],
+    institution: &'a str,
+    field: &'a str,
+    reason: &'a str,
+) -> impl Iterator<Item = (&'a Rule, i64)> + 'a {
+    rules.iter().copied().filter(move |(r, _)| {
+        let applies = r.institutions.is_empty() || r.institutions.iter().any(|i| i == institution);
+        applies
+            && match &r.check {
+                Check::Required { field: f } => reason == REQUIRED_MISSING && f == field,
+                Check::Unique { .. } => reason == DUPLICATE_KEY,
+                Check::Conformance => reason != REQUIRED_MISSING && reason != DUPLICATE_KEY,
+                _ => false,
+            }
     })
 }
 
@@ -80,24 +89,23 @@ pub async fn quarantined(
         };
         let keys = column("record_key")?;
         for row in 0..batch.num_rows() {
-            let Some((rule, version)) = rule_for(rules, field.value(row), reason.value(row)) else {
-                continue;
-            };
             let inst = institution.value(row);
-            tallies.add(&rule.id, inst, 1, 1);
-            writer.buffer(Failure {
-                rule_id: rule.id.clone(),
-                rule_version: version,
-                dataset: dataset.to_owned(),
-                institution: inst.to_owned(),
-                record_key: keys
-                    .as_ref()
-                    .filter(|k| k.is_valid(row))
-                    .map(|k| k.value(row).to_owned()),
-                field: field.value(row).to_owned(),
-                value: value.is_valid(row).then(|| value.value(row).to_owned()),
-                found: Found::Quarantine,
-            });
+            for (rule, version) in rules_for(rules, inst, field.value(row), reason.value(row)) {
+                tallies.add(&rule.id, inst, 1, 1);
+                writer.buffer(Failure {
+                    rule_id: rule.id.clone(),
+                    rule_version: version,
+                    dataset: dataset.to_owned(),
+                    institution: inst.to_owned(),
+                    record_key: keys
+                        .as_ref()
+                        .filter(|k| k.is_valid(row))
+                        .map(|k| k.value(row).to_owned()),
+                    field: field.value(row).to_owned(),
+                    value: value.is_valid(row).then(|| value.value(row).to_owned()),
+                    found: Found::Quarantine,
+                });
+            }
         }
         if writer.is_full() {
             writer.flush().await?;

@@ -37,6 +37,8 @@ pub struct Lookups {
     pub quarantined_keys: Vec<String>,
     /// Datasets with a std table: a reference to another is not judged.
     pub collected: Vec<String>,
+    /// Each dataset's key.
+    pub keys: std::collections::HashMap<String, Vec<String>>,
 }
 
 /// Which rows a scan reads: those that arrived in `(after, until]` (µs), or all.
@@ -116,6 +118,8 @@ struct Builder<'a> {
     dataset: &'a Dataset,
     /// Datasets whose quarantine records their keys (text keys only).
     quarantined_keys: &'a [String],
+    /// Each dataset's key, the order quarantine's `record_key` lists values in.
+    target_keys: &'a std::collections::HashMap<String, Vec<String>>,
     joins: Vec<String>,
     tables: Vec<TableName>,
 }
@@ -273,7 +277,8 @@ impl Builder<'_> {
                     .collect();
                 let mut from = format!("SELECT {} FROM {}", select.join(", "), target.sql_name());
                 // A record refused at collection was still sent: what refers to it is no orphan.
-                if self.quarantined_keys.iter().any(|q| q == dataset) {
+                let whole_key = self.target_keys.get(dataset) == Some(target_fields);
+                if whole_key && self.quarantined_keys.iter().any(|q| q == dataset) {
                     let refused = TableName::new(&format!("quarantine/{dataset}"))
                         .map_err(|e| e.to_string())?;
                     let parts: Vec<String> = (0..target_fields.len())
@@ -351,6 +356,7 @@ pub fn plan(
     let mut b = Builder {
         dataset,
         quarantined_keys: &lookups.quarantined_keys,
+        target_keys: &lookups.keys,
         joins: Vec::new(),
         tables: vec![std.clone()],
     };

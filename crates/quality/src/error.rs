@@ -9,6 +9,8 @@ pub enum QualityError {
     Ticket { id: i64, reason: String },
     #[error("quality run: {0}")]
     Run(String),
+    #[error("a quality run is in progress; try again when it has finished")]
+    Busy,
     #[error(transparent)]
     Store(#[from] hdos_store::StoreError),
     #[error(transparent)]
@@ -23,6 +25,7 @@ impl QualityError {
             Self::InvalidRule { .. } => ErrorKind::InvalidInput,
             Self::Ticket { .. } => ErrorKind::Conflict,
             Self::Run(_) => ErrorKind::Internal,
+            Self::Busy => ErrorKind::Conflict,
             Self::Store(e) => e.kind(),
             Self::Lake(e) => e.kind(),
             Self::Core(e) => e.kind(),

@@ -286,6 +286,15 @@ impl Rule {
                 self.id
             ));
         }
+        if let Some(code) = self
+            .institutions
+            .iter()
+            .find(|i| i.is_empty() || !i.chars().all(|c| c.is_ascii_alphanumeric()))
+        {
+            return bad(format!(
+                "`{code}` is not an institution code (letters and digits, e.g. a unified social credit code)"
+            ));
+        }
         if !(0.0..=1.0).contains(&self.threshold) {
             return bad(format!(
                 "threshold {} must be a failure rate between 0 and 1",
@@ -395,7 +404,7 @@ impl Rule {
                 tolerance
                     .parse::<f64>()
                     .ok()
-                    .filter(|t| *t >= 0.0)
+                    .filter(|t| t.is_finite() && *t >= 0.0)
                     .map(|_| ())
                     .ok_or_else(|| {
                         RuleProblem(format!("tolerance `{tolerance}` is not a number ≥ 0"))

@@ -7,6 +7,7 @@ use crate::{
     compile::{self, ICD10_TABLE, Lookups, Window},
     evaluate::{self, Tallies},
     failures::FailureWriter,
+    notify::{self, NotifyConfig},
     rule::{Check, Rule},
     rules::ActiveRules,
     tickets::{self, TicketChange},
@@ -28,6 +29,8 @@ pub struct RunOptions {
     /// How far behind the clock an incremental run stops, so a chunk being committed as the run
     /// starts is checked by the next run rather than missed.
     pub settle_seconds: i64,
+    /// Where the run's ticket changes are told besides the app.
+    pub notify: NotifyConfig,
 }
 
 impl Default for RunOptions {
@@ -37,6 +40,7 @@ impl Default for RunOptions {
             requested_by: "scheduler".into(),
             datasets: Vec::new(),
             settle_seconds: 120,
+            notify: NotifyConfig::default(),
         }
     }
 }
@@ -61,22 +65,25 @@ pub async fn run(
     standard: &Standard,
     options: &RunOptions,
 ) -> Result<RunSummary, QualityError> {
-    // A run left `running` for hours belongs to a process that died.
-    store
-        .fail_stale_quality_runs(now_millis() - 6 * 3_600_000)
-        .await?;
+    fail_stale(store).await?;
     let rules = ActiveRules::load(store, standard).await?;
     let previous = store.last_succeeded_quality_run().await?;
     let watermarks: BTreeMap<String, i64> = previous
         .as_ref()
         .and_then(|r| serde_json::from_str(&r.watermarks).ok())
         .unwrap_or_default();
-    let run = store
+    let run = match store
         .start_quality_run(
             if options.full { "full" } else { "incremental" },
             &options.requested_by,
         )
-        .await?;
+        .await
+    {
+        Err(hdos_store::StoreError::AlreadyExists { .. }) => {
+            return Err(QualityError::Busy);
+        }
+        other => other?,
+    };
     let settled = settled_until(store, options).await?;
     // A dataset mid-load is not stale: freshness is judged when no collection run is going.
     let collecting = store
@@ -114,6 +121,7 @@ pub async fn run(
                 .finish_quality_run(run.id, &end, &summary.results)
                 .await?;
             summary.tickets = tickets::apply(store, &rules, &summary.results, run.id).await?;
+            notify::enqueue(store, &options.notify, &summary.tickets).await?;
             summary.run.state = "succeeded".into();
             summary.run.finished_at = Some(now_millis());
             summary.run.rows_checked = end.rows_checked;
@@ -133,6 +141,16 @@ pub async fn run(
             Err(e)
         }
     }
+}
+
+/// How long a run may stay `running` before it counts as dead (its process stopped).
+pub const STALE_RUN_MS: i64 = 3_600_000;
+
+/// Marks runs left `running` past [`STALE_RUN_MS`] as failed.
+pub async fn fail_stale(store: &dyn MetaStore) -> Result<u64, QualityError> {
+    Ok(store
+        .fail_stale_quality_runs(now_millis() - STALE_RUN_MS)
+        .await?)
 }
 
 /// Up to where every row is surely committed (µs). Collection stamps rows when it reads them
@@ -237,6 +255,7 @@ impl Checked<'_> {
             ..Lookups::default()
         };
         for d in self.standard.datasets() {
+            lookups.keys.insert(d.name.clone(), d.key.clone());
             if self
                 .lake
                 .exists(&TableName::new(&format!("std/{}", d.name))?)

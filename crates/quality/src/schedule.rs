@@ -44,7 +44,8 @@ impl Scheduler {
             return Ok(true);
         };
         if last.state == "running" {
-            return Ok(false);
+            // A run whose process died is failed after a while; then runs go on.
+            return Ok(crate::run::fail_stale(self.store.as_ref()).await? > 0);
         }
         let every = i64::try_from(self.every.as_millis()).unwrap_or(i64::MAX);
         if now_millis() - last.started_at >= every {
@@ -100,25 +101,23 @@ impl Scheduler {
                     .flatten(),
             };
             if let Some(l) = lease.clone() {
-                match self.due().await {
-                    Ok(true) => {
-                        let store = self.store.clone();
-                        // A run may outlast the lease: it is kept renewed meanwhile.
-                        let renewing = tokio::spawn(async move {
-                            loop {
-                                tokio::time::sleep(lease_ttl / 3).await;
-                                let _ = store.renew_channel_lease(&l, now_millis(), ttl).await;
-                            }
-                        });
-                        self.run_once().await;
-                        renewing.abort();
+                let store = self.store.clone();
+                // A run or a slow mail server may outlast the lease: it is kept renewed.
+                let renewing = tokio::spawn(async move {
+                    loop {
+                        tokio::time::sleep(lease_ttl / 3).await;
+                        let _ = store.renew_channel_lease(&l, now_millis(), ttl).await;
                     }
+                });
+                match self.due().await {
+                    Ok(true) => self.run_once().await,
                     Ok(false) => {}
                     Err(e) => tracing::warn!(error = %e, "quality schedule check failed"),
                 }
                 if let Err(e) = notify::deliver_due(self.store.as_ref(), &self.notify).await {
                     tracing::warn!(error = %e, "notification delivery failed");
                 }
+                renewing.abort();
             }
             tokio::select! {
                 _ = tokio::time::sleep(self.poll.min(lease_ttl / 3)) => {}
@@ -131,7 +130,10 @@ impl Scheduler {
     }
 
     async fn run_once(&self) {
-        let options = RunOptions::default();
+        let options = RunOptions {
+            notify: self.notify.clone(),
+            ..RunOptions::default()
+        };
         match run(self.store.as_ref(), &self.lake, self.standard, &options).await {
             Ok(summary) => {
                 tracing::info!(
@@ -141,11 +143,6 @@ impl Scheduler {
                     tickets = summary.tickets.len(),
                     "quality run"
                 );
-                if let Err(e) =
-                    notify::enqueue(self.store.as_ref(), &self.notify, &summary.tickets).await
-                {
-                    tracing::warn!(error = %e, "ticket notifications not saved");
-                }
             }
             Err(e) => tracing::warn!(error = %e, "quality run failed"),
         }

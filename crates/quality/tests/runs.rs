@@ -49,5 +49,14 @@ async fn an_incremental_run_checks_only_what_arrived_since_the_last() -> Result<
             .len(),
         3
     );
+    // One run at a time: overlapping runs would count rows twice.
+    store
+        .start_quality_run("incremental", "another worker")
+        .await?;
+    let busy = run(&store, &lake, std, &options(false)).await;
+    assert!(
+        matches!(busy, Err(hdos_quality::QualityError::Busy)),
+        "{busy:?}"
+    );
     Ok(())
 }

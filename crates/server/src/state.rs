@@ -16,6 +16,8 @@ pub struct AppState {
     /// Unseals stored connections' passwords (the mapping page reads sources); without it,
     /// sources behind a password cannot be previewed.
     pub master_key: Option<MasterKey>,
+    /// Where ticket changes of the runs started from the pages are told besides the app.
+    pub notify: hdos_quality::notify::NotifyConfig,
 }
 
 impl AppState {
@@ -27,11 +29,17 @@ impl AppState {
             metrics: Arc::new(Metrics::new()),
             fhir: None,
             master_key: None,
+            notify: Default::default(),
         }
     }
 
     pub fn with_master_key(mut self, key: MasterKey) -> Self {
         self.master_key = Some(key);
+        self
+    }
+
+    pub fn with_notify(mut self, notify: hdos_quality::notify::NotifyConfig) -> Self {
+        self.notify = notify;
         self
     }
 

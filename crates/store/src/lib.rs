@@ -312,6 +312,7 @@ pub trait MetaStore: Send + Sync + std::fmt::Debug {
         id: &str,
         version: i64,
     ) -> Result<Option<String>, StoreError>;
+    /// Starts a run; `AlreadyExists` while another is running.
     async fn start_quality_run(
         &self,
         mode: &str,

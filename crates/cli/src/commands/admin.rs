@@ -187,7 +187,11 @@ pub async fn user(cfg: &Config, cmd: UserCommand) -> Result<ExitCode> {
                 bail!("no user named `{username}`");
             };
             let address = address.trim();
-            if !address.is_empty() && !address.contains('@') {
+            let plausible = address.contains('@')
+                && !address
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || "<>,;".contains(c));
+            if !address.is_empty() && !plausible {
                 bail!("`{address}` is not an e-mail address");
             }
             let email = Some(address).filter(|a| !a.is_empty());

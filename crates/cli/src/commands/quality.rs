@@ -25,6 +25,7 @@ pub async fn command(cfg: &Config, cmd: QualityCommand) -> Result<ExitCode> {
                 full,
                 requested_by: cli_actor(),
                 datasets: dataset,
+                notify: wiring::notify_config(cfg),
                 ..RunOptions::default()
             };
             let summary = run(store.as_ref(), &lake, standard, &options).await?;

@@ -20,7 +20,8 @@ pub async fn state(cfg: &Config) -> Result<AppState> {
     )?;
     Ok(AppState::new(store, lake, cfg.server.clone())
         .with_fhir(Arc::new(hub))
-        .with_master_key(master_key))
+        .with_master_key(master_key)
+        .with_notify(wiring::notify_config(cfg)))
 }
 
 /// Serves until Ctrl-C or SIGTERM.

@@ -73,11 +73,7 @@ pub async fn start(cfg: &Config, id: Option<String>) -> Result<Running> {
         standard: env.standard,
         poll: Duration::from_secs(cfg.quality.poll_seconds.max(1)),
         every: Duration::from_secs(cfg.quality.every_minutes.max(1) * 60),
-        notify: {
-            let mut n = cfg.notify.clone();
-            n.smtp.password = std::env::var("HDOS_SMTP_PASSWORD").unwrap_or_default();
-            n
-        },
+        notify: wiring::notify_config(cfg),
     };
     tasks.push(tokio::spawn(quality.run(
         options.id.clone(),

@@ -231,6 +231,7 @@ pub async fn run_now(
     let options = hdos_quality::run::RunOptions {
         full,
         requested_by: p.user.username.clone(),
+        notify: app.notify.clone(),
         ..Default::default()
     };
     let standard = match hdos_core::standard::Standard::builtin() {

@@ -42,6 +42,8 @@ CREATE TABLE quality_runs (
     watermarks    TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX quality_runs_state ON quality_runs (state, id);
+-- One run at a time: overlapping runs would read the same marks and count rows twice.
+CREATE UNIQUE INDEX quality_runs_one_running ON quality_runs (state) WHERE state = 'running';
 
 CREATE TABLE quality_results (
     run_id        BIGINT NOT NULL REFERENCES quality_runs (id),

@@ -162,7 +162,8 @@ pub(super) async fn start_quality_run(
     );
     let row: RunRow = on_pool!(db, p => sqlx::query_as(&sql)
         .bind(mode).bind(requested_by).bind(now_millis())
-        .fetch_one(p).await)?;
+        .fetch_one(p).await)
+    .map_err(|e| StoreError::from_sqlx("running quality run", "one at a time", e))?;
     Ok(row.into())
 }
 

@@ -281,16 +281,24 @@ pub async fn toggle(
         let record = app.store.quality_rule(&id).await?.ok_or_else(|| {
             ApiError::new(hdos_core::ErrorKind::NotFound, format!("no rule `{id}`"))
         })?;
-        let rule = Rule::from_json(&record.definition).map_err(super::report::api_error)?;
-        rules::save_rule(
-            app.store.as_ref(),
-            standard,
-            &rule,
-            enabled,
-            &p.user.username,
-        )
-        .await
-        .map_err(super::report::api_error)?;
+        if enabled {
+            let rule = Rule::from_json(&record.definition).map_err(super::report::api_error)?;
+            rules::save_rule(app.store.as_ref(), standard, &rule, true, &p.user.username)
+                .await
+                .map_err(super::report::api_error)?;
+        } else {
+            // A rule the standard no longer supports can still be switched off.
+            app.store
+                .save_quality_rule(&hdos_store::SaveQualityRule {
+                    id: record.id,
+                    dataset: record.dataset,
+                    definition: record.definition,
+                    enabled: false,
+                    builtin: record.builtin,
+                    actor: p.user.username.clone(),
+                })
+                .await?;
+        }
         Ok::<_, ApiError>(())
     }
     .await;
