@@ -31,8 +31,8 @@ pub struct Scheduler {
 
 impl Scheduler {
     /// Whether a run is due: a batch collection run ended after the last quality run's window
-    /// closed (an incremental run stops short of its start by the settling time), or the last
-    /// one is older than `every`, or there was none.
+    /// closed (an incremental run stops short of its start by the settling time) and its rows
+    /// have settled since, or the last run is older than `every`, or there was none.
     async fn due(&self) -> Result<bool, crate::QualityError> {
         let last = self
             .store
@@ -70,11 +70,13 @@ impl Scheduler {
             .store
             .list_ingest_runs(&RunFilter::default(), Page::new(20, 0))
             .await?;
+        // Due once a run's rows have settled (collection stamps them before it commits them).
         let settle = RunOptions::default().settle_seconds * 1000;
+        let settled = now_millis() - settle;
         Ok(recent
             .iter()
             .filter_map(|r| r.finished_at)
-            .any(|f| f > last.started_at - settle))
+            .any(|f| f > last.started_at - settle && f <= settled))
     }
 
     /// Schedules while this worker holds the lease, until `shutdown` turns true.
