@@ -244,6 +244,12 @@ pub fn routes() -> Routes {
             ui::quality::report::csv,
         )
         .get(
+            "/integration/quality/report.xlsx",
+            nav::policy_of(ui::quality::PATH),
+            Page,
+            ui::quality::report::xlsx,
+        )
+        .get(
             "/integration/quality/report/print",
             nav::policy_of(ui::quality::PATH),
             Page,

@@ -281,6 +281,17 @@ async fn the_report_tickets_rules_and_exports_work_for_each_role() -> Result<()>
         "{csv}"
     );
     ensure!(!csv.contains(OTHER), "the provider's export is its own");
+    let xlsx = app
+        .send(get(
+            "/integration/quality/report.xlsx?period=week",
+            Some(&manager),
+        ))
+        .await?;
+    ensure!(xlsx.status() == StatusCode::OK);
+    let bytes = axum::body::to_bytes(xlsx.into_body(), usize::MAX).await?;
+    ensure!(bytes.starts_with(b"PK\x03\x04"), "a ZIP package");
+    let text = String::from_utf8_lossy(&bytes);
+    ensure!(text.contains("patient.id_no.id_number") && text.contains(OWN) && text.contains(OTHER));
     let print = body_text(
         app.send(get(
             "/integration/quality/report/print?period=day",

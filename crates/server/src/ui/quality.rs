@@ -7,6 +7,7 @@ pub mod failures;
 pub mod report;
 pub mod rules;
 pub mod tickets;
+pub mod xlsx;
 
 use crate::{
     auth::Principal,

@@ -1,6 +1,7 @@
 //! The quality report of a period: its filters, the results they select, scores, trends, and the
 //! export of the summary and the anomaly details as CSV.
 
+use super::xlsx::{self, Cell, Sheet};
 use crate::{
     auth::Principal,
     error::{ApiError, PageError},
@@ -243,77 +244,181 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-/// `report.csv`: the summary (one line per institution's scores) and the anomaly details (one
-/// line per rule and institution with failures), with a UTF-8 byte-order mark so spreadsheet
-/// programs read the Chinese correctly.
+/// The report as two tables: the summary (a line per institution's scores) and the anomaly
+/// details (a line per rule and institution with failures), each with its header.
+fn tables(report: &Report) -> [Sheet; 2] {
+    let text = |s: &str| Cell::Text(s.to_owned());
+    let number = |n: f64| Cell::Number((n * 10_000.0).round() / 10_000.0);
+    let mut summary = vec![
+        [
+            "institution",
+            "checked",
+            "failed",
+            "rate_percent",
+            "overall",
+            "completeness",
+            "validity",
+            "consistency",
+            "uniqueness",
+            "timeliness",
+        ]
+        .map(text)
+        .to_vec(),
+    ];
+    for s in report.ranking() {
+        let mut row = vec![
+            text(&s.institution),
+            number(s.checked as f64),
+            number(s.failed as f64),
+            number(if s.checked > 0 {
+                100.0 * s.failed as f64 / s.checked as f64
+            } else {
+                0.0
+            }),
+            number(s.overall),
+        ];
+        row.extend(
+            hdos_quality::Dimension::ALL
+                .iter()
+                .map(|d| s.dimensions.get(d).map_or(Cell::Empty, |v| number(*v))),
+        );
+        summary.push(row);
+    }
+    let mut anomalies = vec![
+        [
+            "institution",
+            "dataset",
+            "rule",
+            "dimension",
+            "checked",
+            "failed",
+            "rate_percent",
+            "threshold_percent",
+        ]
+        .map(text)
+        .to_vec(),
+    ];
+    for r in report.per_rule().into_iter().filter(|r| r.failed > 0) {
+        anomalies.push(vec![
+            text(&r.institution),
+            text(&r.dataset),
+            text(&r.rule_id),
+            text(&r.dimension),
+            number(r.checked as f64),
+            number(r.failed as f64),
+            number(r.rate() * 100.0),
+            number(r.threshold * 100.0),
+        ]);
+    }
+    [
+        Sheet {
+            name: "summary".into(),
+            rows: summary,
+        },
+        Sheet {
+            name: "anomalies".into(),
+            rows: anomalies,
+        },
+    ]
+}
+
+fn csv_text(sheets: &[Sheet; 2]) -> String {
+    // A byte-order mark, so spreadsheet programs read the Chinese correctly.
+    let mut out = String::from("\u{feff}");
+    for (section, sheet) in ["summary", "anomaly"].iter().zip(sheets) {
+        for (i, row) in sheet.rows.iter().enumerate() {
+            let cells: Vec<String> = row
+                .iter()
+                .map(|c| match c {
+                    Cell::Text(t) => csv_field(t),
+                    Cell::Number(n) => n.to_string(),
+                    Cell::Empty => String::new(),
+                })
+                .collect();
+            let label = if i == 0 { "section" } else { section };
+            out.push_str(&format!("{label},{}\n", cells.join(",")));
+        }
+    }
+    out
+}
+
+/// The export formats of the report.
+#[derive(Debug, Clone, Copy)]
+enum Format {
+    Csv,
+    Xlsx,
+}
+
+async fn export(
+    app: AppState,
+    p: Principal,
+    ctx: PageCtx,
+    filters: Filters,
+    format: Format,
+) -> Response {
+    let built = async {
+        let scoped_to = crate::ui::institution_scope(&app, &p, super::PATH).await?;
+        let report = Report::load(&app, &filters, scoped_to.as_deref()).await?;
+        Ok::<_, ApiError>(tables(&report))
+    }
+    .await;
+    let sheets = match built {
+        Ok(s) => s,
+        Err(e) => return PageError::new(ctx.t, e).into_response(),
+    };
+    app.audit_simple(
+        &p.actor(),
+        "quality.report.export",
+        filters.query(),
+        hdos_store::Outcome::Success,
+    )
+    .await;
+    let (body, content_type, extension) = match format {
+        Format::Csv => (
+            csv_text(&sheets).into_bytes(),
+            "text/csv; charset=utf-8",
+            "csv",
+        ),
+        Format::Xlsx => (
+            xlsx::workbook(&sheets),
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            "xlsx",
+        ),
+    };
+    (
+        [
+            (header::CONTENT_TYPE, content_type.to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!(
+                    "attachment; filename=\"quality-report-{}.{extension}\"",
+                    filters.period()
+                ),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// `report.csv`: the summary and the anomaly details, one section after the other.
 pub async fn csv(
     State(app): State<AppState>,
     p: Principal,
     ctx: PageCtx,
     Query(filters): Query<Filters>,
 ) -> Response {
-    let built = async {
-        let scoped_to = crate::ui::institution_scope(&app, &p, super::PATH).await?;
-        let report = Report::load(&app, &filters, scoped_to.as_deref()).await?;
-        let mut out = String::from("\u{feff}");
-        out.push_str("section,institution,dataset,rule,dimension,checked,failed,rate_percent,threshold_percent,overall,completeness,validity,consistency,uniqueness,timeliness\n");
-        for s in report.ranking() {
-            let dims: Vec<String> = hdos_quality::Dimension::ALL
-                .iter()
-                .map(|d| s.dimensions.get(d).map_or(String::new(), |v| format!("{v:.2}")))
-                .collect();
-            out.push_str(&format!(
-                "summary,{},,,,{},{},{:.4},,{:.2},{}\n",
-                csv_field(&s.institution),
-                s.checked,
-                s.failed,
-                if s.checked > 0 { 100.0 * s.failed as f64 / s.checked as f64 } else { 0.0 },
-                s.overall,
-                dims.join(",")
-            ));
-        }
-        for r in report.per_rule().into_iter().filter(|r| r.failed > 0) {
-            out.push_str(&format!(
-                "anomaly,{},{},{},{},{},{},{:.4},{:.4},,,,,,\n",
-                csv_field(&r.institution),
-                csv_field(&r.dataset),
-                csv_field(&r.rule_id),
-                r.dimension,
-                r.checked,
-                r.failed,
-                r.rate() * 100.0,
-                r.threshold * 100.0
-            ));
-        }
-        Ok::<_, ApiError>(out)
-    }
-    .await;
-    match built {
-        Ok(body) => {
-            app.audit_simple(
-                &p.actor(),
-                "quality.report.export",
-                filters.query(),
-                hdos_store::Outcome::Success,
-            )
-            .await;
-            (
-                [
-                    (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-                    (
-                        header::CONTENT_DISPOSITION,
-                        format!(
-                            "attachment; filename=\"quality-report-{}.csv\"",
-                            filters.period()
-                        ),
-                    ),
-                ],
-                body,
-            )
-                .into_response()
-        }
-        Err(e) => PageError::new(ctx.t, e).into_response(),
-    }
+    export(app, p, ctx, filters, Format::Csv).await
+}
+
+/// `report.xlsx`: the summary and the anomaly details as two worksheets.
+pub async fn xlsx(
+    State(app): State<AppState>,
+    p: Principal,
+    ctx: PageCtx,
+    Query(filters): Query<Filters>,
+) -> Response {
+    export(app, p, ctx, filters, Format::Xlsx).await
 }
 
 pub struct DatasetCard {
