@@ -1,5 +1,5 @@
 //! Telling people about tickets: each change a run or a person makes becomes a notification —
-//! shown in the app to the institution's providers and the managers — with deliveries by e-mail
+//! shown in the app to the institution's providers and/or the managers — with deliveries by e-mail
 //! (to the addresses of those users) and webhook. Deliveries are kept in the metadata store and
 //! retried with backoff, so a mail server that is down delays a message without losing it, and
 //! the ticket is raised whatever happens to its mail.
@@ -37,6 +37,8 @@ fn notification(change: &TicketChange) -> Notification {
         ChangeKind::Reopened => ("ticket.reopened", "整改工单已重开", "both"),
         ChangeKind::Verified => ("ticket.verified", "整改已核验通过", "both"),
         ChangeKind::Escalated => ("ticket.escalated", "整改工单逾期", "managers"),
+        ChangeKind::Resolved => ("ticket.resolved", "医院已提交整改", "managers"),
+        ChangeKind::Closed => ("ticket.closed", "整改工单已关闭", "providers"),
     };
     let rate = if t.checked > 0 {
         100.0 * t.failed as f64 / t.checked as f64
@@ -85,7 +87,9 @@ pub async fn enqueue(
                         .await?,
                 );
             }
-            to.extend(store.emails_of(Role::Manager, None).await?);
+            if n.audience != "providers" {
+                to.extend(store.emails_of(Role::Manager, None).await?);
+            }
             to.sort();
             to.dedup();
             deliveries.extend(to.into_iter().map(|a| ("email".to_owned(), a)));

@@ -132,6 +132,23 @@ pub enum ChangeKind {
     Reopened,
     Verified,
     Escalated,
+    /// The provider resolved it (managers are told).
+    Resolved,
+    /// A manager closed it (the institution is told).
+    Closed,
+}
+
+impl Action {
+    /// What the action tells others, if anything (acknowledging and starting are the
+    /// institution's own business).
+    pub fn change(&self) -> Option<ChangeKind> {
+        match self {
+            Self::Resolve { .. } => Some(ChangeKind::Resolved),
+            Self::Reopen { .. } => Some(ChangeKind::Reopened),
+            Self::Close => Some(ChangeKind::Closed),
+            Self::Acknowledge | Self::Start => None,
+        }
+    }
 }
 
 fn due(severity: &str, from: Millis) -> Millis {

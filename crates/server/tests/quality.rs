@@ -167,6 +167,16 @@ async fn the_report_tickets_rules_and_exports_work_for_each_role() -> Result<()>
         ))
         .await?;
     ensure!(r.status() == StatusCode::SEE_OTHER, "{}", r.status());
+    let told = app
+        .state
+        .store
+        .notifications_for(true, None, Page::new(50, 0))
+        .await?;
+    ensure!(
+        told.iter()
+            .any(|n| n.kind == "ticket.resolved" && n.institution == OWN),
+        "managers are told of the resolution"
+    );
     let page = body_text(
         app.send(get(
             "/integration/quality/tickets?show=all",

@@ -26,7 +26,6 @@ const PAGE_SIZE: i64 = 50;
 pub struct FailuresQuery {
     #[serde(flatten)]
     filters: Filters,
-    rule: Option<String>,
     offset: Option<i64>,
 }
 
@@ -131,7 +130,7 @@ pub async fn page(
         for (column, value) in [
             ("institution", institution),
             ("dataset", q.filters.dataset()),
-            ("rule_id", q.rule.clone().filter(|r| !r.is_empty())),
+            ("rule_id", q.filters.rule()),
         ] {
             if let Some(v) = value {
                 conditions.push(format!("{column} = '{}'", sql_text(&v)));
@@ -167,17 +166,11 @@ pub async fn page(
                 field,
             })
             .collect();
-        let mut query = q.filters.query();
-        if let Some(r) = &q.rule {
-            query.push_str(&format!(
-                "&rule={}",
-                url::form_urlencoded::byte_serialize(r.as_bytes()).collect::<String>()
-            ));
-        }
+        let query = q.filters.query();
         Ok(FailuresPage {
             pager: Pager::new(t, total, offset, PAGE_SIZE).keeping(&query),
             back: format!("{}?{}", super::PATH, q.filters.query()),
-            rule: q.rule.clone().unwrap_or_default(),
+            rule: q.filters.rule().unwrap_or_default(),
             scoped_to,
             rows,
             ctx,

@@ -29,6 +29,7 @@ pub struct Filters {
     pub institution: Option<String>,
     pub dataset: Option<String>,
     pub dimension: Option<String>,
+    pub rule: Option<String>,
 }
 
 fn nonempty(v: &Option<String>) -> Option<String> {
@@ -68,6 +69,10 @@ impl Filters {
         nonempty(&self.dimension)
     }
 
+    pub fn rule(&self) -> Option<String> {
+        nonempty(&self.rule)
+    }
+
     /// The filters as a query string, for links that keep them.
     pub fn query(&self) -> String {
         let mut q = url::form_urlencoded::Serializer::new(String::new());
@@ -76,6 +81,7 @@ impl Filters {
             ("institution", self.institution()),
             ("dataset", self.dataset()),
             ("dimension", self.dimension()),
+            ("rule", self.rule()),
         ] {
             if let Some(v) = v {
                 q.append_pair(k, &v);
@@ -109,6 +115,7 @@ impl Report {
                 .map(str::to_owned)
                 .or_else(|| filters.institution()),
             dataset: filters.dataset(),
+            rule_id: filters.rule(),
             ..Default::default()
         };
         let dimension = filters.dimension();

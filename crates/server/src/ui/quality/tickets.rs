@@ -362,9 +362,22 @@ pub async fn act(
             ));
         }
         let reasons = reasons(&app).await?;
-        flow::act(app.store.as_ref(), id, &action, &p.user.username, &reasons)
+        let ticket = flow::act(app.store.as_ref(), id, &action, &p.user.username, &reasons)
             .await
-            .map_err(super::report::api_error)
+            .map_err(super::report::api_error)?;
+        if let Some(kind) = action.change() {
+            let change = flow::TicketChange {
+                ticket: ticket.clone(),
+                kind,
+            };
+            // The action stands even if telling others fails; the failure is logged.
+            if let Err(e) =
+                hdos_quality::notify::enqueue(app.store.as_ref(), &app.notify, &[change]).await
+            {
+                tracing::warn!(ticket = id, error = %e, "ticket notification not saved");
+            }
+        }
+        Ok(ticket)
     }
     .await;
     let outcome = if done.is_ok() {
