@@ -26,6 +26,8 @@ use hdos_store::{Page, QualityRun};
 use report::{Filters, Report};
 
 pub const PATH: &str = "/integration/quality";
+/// Rules with failures listed on the page; the CSV and XLSX exports hold them all.
+const ANOMALIES_SHOWN: usize = 200;
 
 /// A dimension's score as shown: one decimal, or a dash when nothing was checked.
 fn shown(score: Option<f64>) -> String {
@@ -118,6 +120,8 @@ struct QualityPage {
     dimensions: Vec<&'static str>,
     ranking: Vec<ScoreRow>,
     rules: Vec<RuleRow>,
+    /// How many rules with failures there are in all.
+    anomalies: usize,
     score_chart: String,
     rate_chart: String,
     open_tickets: i64,
@@ -150,7 +154,10 @@ async fn build(
             failed: r.failed,
         })
         .collect();
-    rules.sort_by_key(|r| std::cmp::Reverse(r.failed));
+    // Over the threshold first, then by failures; the page shows the worst, the export all.
+    rules.sort_by_key(|r| (std::cmp::Reverse(r.over), std::cmp::Reverse(r.failed)));
+    let anomalies = rules.len();
+    rules.truncate(ANOMALIES_SHOWN);
     let (open_tickets, overdue_tickets) = tickets::counts(app, scoped_to.as_deref()).await?;
     let runs = app
         .store
@@ -184,6 +191,7 @@ async fn build(
         score_chart: report::line_chart(&report.score_trend(), 100.0),
         rate_chart: report::line_chart(&report.rate_trend(), 0.0),
         rules,
+        anomalies,
         open_tickets,
         overdue_tickets,
         runs,
