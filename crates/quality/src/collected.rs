@@ -6,7 +6,7 @@
 use crate::{
     QualityError,
     compile::{Window, utc_micros},
-    evaluate::Tallies,
+    evaluate::{self, Tallies},
     failures::{Failure, FailureWriter, Found},
     rule::{Check, Rule},
 };
@@ -14,11 +14,7 @@ use futures::StreamExt;
 use hdos_ingest::{land::DUPLICATE_KEY, mapping::REQUIRED_MISSING};
 use hdos_lake::{
     Lake, TableName,
-    arrow::{
-        array::{Array, AsArray, StringArray},
-        compute::cast,
-        datatypes::DataType,
-    },
+    arrow::array::{Array, StringArray},
 };
 
 /// The rules of `institution` a quarantine reason counts against.
@@ -73,7 +69,7 @@ pub async fn quarantined(
         let batch = batch?;
         let column = |name: &str| -> Result<Option<StringArray>, QualityError> {
             match batch.column_by_name(name) {
-                Some(c) => Ok(Some(cast(c, &DataType::Utf8)?.as_string::<i32>().clone())),
+                Some(c) => evaluate::text(c).map(Some),
                 None => Ok(None),
             }
         };

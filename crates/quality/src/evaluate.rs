@@ -54,7 +54,8 @@ struct RuleMeta<'a> {
     positions: &'a [usize],
 }
 
-fn text(array: &ArrayRef) -> Result<StringArray, QualityError> {
+/// A column as UTF-8 text, whatever string type it arrived as.
+pub(crate) fn text(array: &ArrayRef) -> Result<StringArray, QualityError> {
     let cast = cast(array, &DataType::Utf8)?;
     Ok(cast.as_string::<i32>().clone())
 }

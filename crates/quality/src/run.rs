@@ -84,12 +84,10 @@ pub async fn run(
         }
         other => other?,
     };
-    let settled = settled_until(store, options).await?;
+    let collecting_since = collection_running_since(store).await?;
+    let settled = settled_until(collecting_since, options);
     // A dataset mid-load is not stale: freshness is judged when no collection run is going.
-    let collecting = store
-        .oldest_running_ingest()
-        .await?
-        .is_some_and(|s| s > now_millis() - 6 * 3_600_000);
+    let collecting = collecting_since.is_some();
     // A full run reads everything up to now, but the next incremental run starts where this
     // one would have stopped: rows still in flight are checked then (perhaps twice, never not).
     let until = match options.full {
@@ -157,15 +155,21 @@ pub async fn fail_stale(store: &dyn MetaStore) -> Result<u64, QualityError> {
 /// and commits them later, so this stops short of the oldest collection run still going (its
 /// rows may yet be committed with earlier stamps) and of a settling time before now (streamed
 /// rows, in flight for seconds).
-async fn settled_until(store: &dyn MetaStore, options: &RunOptions) -> Result<i64, QualityError> {
-    let now_us = chrono::Utc::now().timestamp_micros();
-    let mut until = now_us - options.settle_seconds * 1_000_000;
-    // A run left `running` for hours died with its worker: it holds nothing back.
-    let stale = now_millis() - 6 * 3_600_000;
-    if let Some(started) = store.oldest_running_ingest().await?.filter(|s| *s > stale) {
-        until = until.min(started * 1_000);
+fn settled_until(collecting_since: Option<i64>, options: &RunOptions) -> i64 {
+    let until = chrono::Utc::now().timestamp_micros() - options.settle_seconds * 1_000_000;
+    match collecting_since {
+        Some(started) => until.min(started * 1_000),
+        None => until,
     }
-    Ok(until)
+}
+
+/// How long a collection run may stay `running` before it counts as dead with its worker.
+const STALE_COLLECTION_MS: i64 = 6 * 3_600_000;
+
+/// When the oldest live batch collection run started (ms), if one is going.
+pub async fn collection_running_since(store: &dyn MetaStore) -> Result<Option<i64>, QualityError> {
+    let stale = now_millis() - STALE_COLLECTION_MS;
+    Ok(store.oldest_running_ingest().await?.filter(|s| *s > stale))
 }
 
 /// Each checked dataset now starts after `until`; the others keep their mark.

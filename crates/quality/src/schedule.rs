@@ -55,12 +55,8 @@ impl Scheduler {
         // the window cannot move on: another run would check nothing.
         let marks: std::collections::BTreeMap<String, i64> =
             serde_json::from_str(&last.watermarks).unwrap_or_default();
-        let stale = now_millis() - 6 * 3_600_000;
         if let (Some(started), Some(mark)) = (
-            self.store
-                .oldest_running_ingest()
-                .await?
-                .filter(|s| *s > stale),
+            crate::run::collection_running_since(self.store.as_ref()).await?,
             marks.values().max(),
         ) && started * 1_000 <= *mark
         {

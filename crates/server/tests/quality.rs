@@ -137,33 +137,27 @@ async fn the_report_tickets_rules_and_exports_work_for_each_role() -> Result<()>
             .iter()
             .any(|t| t.institution == OTHER && t.rule_id == "patient.id_no.id_number")
     );
-    let act = |who: &crate::common::Login, action: &str, fields: Vec<(&'static str, String)>| {
-        let mut all: Vec<(&str, String)> = vec![];
-        all.extend(fields);
-        let pairs: Vec<(&str, &str)> = all.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let act = |who: &crate::common::Login, action: &str, fields: &[(&str, &str)]| {
         form(
             &format!("/integration/quality/tickets/{}/{action}", own.id),
             Some(who),
             Some(&who.csrf),
-            &pairs,
+            fields,
         )
     };
-    let r = app.send(act(&manager, "acknowledge", vec![])).await?;
+    let r = app.send(act(&manager, "acknowledge", &[])).await?;
     ensure!(
         r.status() == StatusCode::FORBIDDEN,
         "a manager does not work a hospital's ticket: {}",
         r.status()
     );
-    let r = app.send(act(&provider, "acknowledge", vec![])).await?;
+    let r = app.send(act(&provider, "acknowledge", &[])).await?;
     ensure!(r.status() == StatusCode::SEE_OTHER, "{}", r.status());
     let r = app
         .send(act(
             &provider,
             "resolve",
-            vec![
-                ("reason", "源系统数据已更正".into()),
-                ("comment", "已修正".into()),
-            ],
+            &[("reason", "源系统数据已更正"), ("comment", "已修正")],
         ))
         .await?;
     ensure!(r.status() == StatusCode::SEE_OTHER, "{}", r.status());
@@ -216,11 +210,7 @@ async fn the_report_tickets_rules_and_exports_work_for_each_role() -> Result<()>
         );
     }
     let r = app
-        .send(act(
-            &manager,
-            "reopen",
-            vec![("comment", "仍有问题".into())],
-        ))
+        .send(act(&manager, "reopen", &[("comment", "仍有问题")]))
         .await?;
     ensure!(
         r.status() == StatusCode::SEE_OTHER,

@@ -22,7 +22,7 @@ use axum::{
 };
 use hdos_core::Role;
 use hdos_quality::{Dimension, score::Score};
-use hdos_store::{Page, QualityRun};
+use hdos_store::{Page, QualityResult, QualityRun};
 use report::{Filters, Report};
 
 pub const PATH: &str = "/integration/quality";
@@ -34,8 +34,10 @@ fn shown(score: Option<f64>) -> String {
     score.map_or_else(|| "—".to_owned(), |s| format!("{s:.1}"))
 }
 
+/// A score card as shown: an institution's, or one of its datasets' (`dataset` set).
 pub struct ScoreRow {
     institution: String,
+    dataset: String,
     overall: String,
     dimensions: Vec<String>,
     checked: i64,
@@ -48,6 +50,7 @@ impl From<&Score> for ScoreRow {
     fn from(s: &Score) -> Self {
         Self {
             institution: s.institution.clone(),
+            dataset: s.dataset.clone().unwrap_or_default(),
             overall: shown(Some(s.overall)),
             dimensions: Dimension::ALL
                 .iter()
@@ -69,6 +72,31 @@ pub struct RuleRow {
     failed: i64,
     rate: String,
     over: bool,
+}
+
+impl From<QualityResult> for RuleRow {
+    fn from(r: QualityResult) -> Self {
+        Self {
+            dimension_key: dimension_key(&r.dimension),
+            rate: format!("{:.3}%", r.rate() * 100.0),
+            over: r.rate() > r.threshold,
+            rule_id: r.rule_id,
+            dataset: r.dataset,
+            institution: r.institution,
+            checked: r.checked,
+            failed: r.failed,
+        }
+    }
+}
+
+/// The rules with failures in a report, each institution apart.
+fn anomalies(report: &Report) -> Vec<RuleRow> {
+    report
+        .per_rule()
+        .into_iter()
+        .filter(|r| r.failed > 0)
+        .map(RuleRow::from)
+        .collect()
 }
 
 pub struct RunRow {
@@ -139,21 +167,7 @@ async fn build(
 ) -> Result<QualityPage, ApiError> {
     let scoped_to = super::institution_scope(app, p, PATH).await?;
     let report = Report::load(app, &filters, scoped_to.as_deref()).await?;
-    let mut rules: Vec<RuleRow> = report
-        .per_rule()
-        .into_iter()
-        .filter(|r| r.failed > 0)
-        .map(|r| RuleRow {
-            dimension_key: dimension_key(&r.dimension),
-            rate: format!("{:.3}%", r.rate() * 100.0),
-            over: r.rate() > r.threshold,
-            rule_id: r.rule_id,
-            dataset: r.dataset,
-            institution: r.institution,
-            checked: r.checked,
-            failed: r.failed,
-        })
-        .collect();
+    let mut rules = anomalies(&report);
     // Over the threshold first, then by failures; the page shows the worst, the export all.
     rules.sort_by_key(|r| (std::cmp::Reverse(r.over), std::cmp::Reverse(r.failed)));
     let anomalies = rules.len();

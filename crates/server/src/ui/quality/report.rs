@@ -428,13 +428,6 @@ pub async fn xlsx(
     export(app, p, ctx, filters, Format::Xlsx).await
 }
 
-pub struct DatasetCard {
-    institution: String,
-    dataset: String,
-    overall: String,
-    dimensions: Vec<String>,
-}
-
 #[derive(askama::Template)]
 #[template(path = "quality_print.html")]
 struct PrintPage {
@@ -444,7 +437,7 @@ struct PrintPage {
     generated: String,
     dimension_keys: Vec<&'static str>,
     ranking: Vec<super::ScoreRow>,
-    datasets: Vec<DatasetCard>,
+    datasets: Vec<super::ScoreRow>,
     anomalies: Vec<super::RuleRow>,
 }
 
@@ -459,34 +452,11 @@ pub async fn print(
     let built = async {
         let scoped_to = crate::ui::institution_scope(&app, &p, super::PATH).await?;
         let report = Report::load(&app, &filters, scoped_to.as_deref()).await?;
-        let shown = |v: Option<f64>| v.map_or_else(|| "—".to_owned(), |s| format!("{s:.1}"));
         let datasets = score::by_dataset(&report.results)
-            .into_iter()
-            .map(|s| DatasetCard {
-                institution: s.institution.clone(),
-                dataset: s.dataset.clone().unwrap_or_default(),
-                overall: shown(Some(s.overall)),
-                dimensions: hdos_quality::Dimension::ALL
-                    .iter()
-                    .map(|d| shown(s.dimensions.get(d).copied()))
-                    .collect(),
-            })
+            .iter()
+            .map(super::ScoreRow::from)
             .collect();
-        let anomalies = report
-            .per_rule()
-            .into_iter()
-            .filter(|r| r.failed > 0)
-            .map(|r| super::RuleRow {
-                dimension_key: super::dimension_key(&r.dimension),
-                rate: format!("{:.3}%", r.rate() * 100.0),
-                over: r.rate() > r.threshold,
-                rule_id: r.rule_id,
-                dataset: r.dataset,
-                institution: r.institution,
-                checked: r.checked,
-                failed: r.failed,
-            })
-            .collect();
+        let anomalies = super::anomalies(&report);
         Ok::<_, ApiError>(PrintPage {
             period_key: match filters.period() {
                 "day" => "quality.period.day",
