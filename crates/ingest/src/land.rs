@@ -116,7 +116,13 @@ fn with_flag(
         .map_err(hdos_lake::LakeError::from)?)
 }
 
-pub(crate) fn quarantine_schema() -> SchemaRef {
+/// The quarantine column naming the hard quality rules a record failed when quality control
+/// moved it there from the std zone (null for collection's own refusals).
+pub const MOVED_BY_RULE: &str = "moved_by_rule";
+
+/// The columns collection writes to a quarantine table (quality control adds its own when it
+/// moves a record there).
+pub fn quarantine_schema() -> SchemaRef {
     let text = |n: &str, null: bool| Field::new(n, DataType::Utf8, null);
     Arc::new(Schema::new(vec![
         text("_hdos_institution", false),

@@ -10,6 +10,7 @@ mod messages;
 use crate::{
     IngestError,
     channel::{ChannelEnv, ChannelSpec},
+    land::MOVED_BY_RULE,
     mapping::{CompiledMapping, StdValue, TableMapping},
     source::BatchSource,
 };
@@ -197,6 +198,54 @@ async fn read_lake(
                 String::new()
             } else {
                 cst_day(times.value(r))
+            };
+            side.add(key_hash(&parts), day);
+        }
+    }
+    read_moved(env, channel, dataset, key.len(), side).await
+}
+
+/// Records quality control moved from the channel's std rows to quarantine for failing a hard
+/// rule: they were collected, so they count on the lake side.
+async fn read_moved(
+    env: &ChannelEnv,
+    channel: &Channel,
+    dataset: &str,
+    key_len: usize,
+    side: &mut Side,
+) -> Result<(), IngestError> {
+    let table = TableName::new(&format!("quarantine/{dataset}"))?;
+    if !env.lake.exists(&table).await?
+        || env
+            .lake
+            .schema(&table)
+            .await?
+            .field_with_name(MOVED_BY_RULE)
+            .is_err()
+    {
+        return Ok(());
+    }
+    let sql = format!(
+        "SELECT record_key, CAST(_hdos_event_time AS BIGINT) FROM {} \
+         WHERE \"{MOVED_BY_RULE}\" IS NOT NULL AND _hdos_institution = '{}' AND _hdos_source = '{}'",
+        table.sql_name(),
+        channel.institution.replace('\'', "''"),
+        channel.name.replace('\'', "''"),
+    );
+    for b in env.lake.query(std::slice::from_ref(&table), &sql).await? {
+        let keys = cast(b.column(0), &DataType::Utf8).map_err(hdos_lake::LakeError::from)?;
+        let keys = keys.as_string::<i32>();
+        let times = cast(b.column(1), &DataType::Int64).map_err(hdos_lake::LakeError::from)?;
+        let times = times.as_primitive::<Int64Type>();
+        for r in (0..b.num_rows()).filter(|r| keys.is_valid(*r)) {
+            let parts: Vec<String> = keys
+                .value(r)
+                .splitn(key_len, " / ")
+                .map(str::to_owned)
+                .collect();
+            let day = match times.is_null(r) {
+                true => String::new(),
+                false => cst_day(times.value(r)),
             };
             side.add(key_hash(&parts), day);
         }

@@ -329,6 +329,47 @@ impl Lake {
         }))
     }
 
+    /// Deletes, in one commit, the rows equal to a row of `batches` on every column of
+    /// `columns` (which the batches carry under the table's names and types). Returns how many
+    /// were deleted; rows that no longer match (already deleted, or replaced since) are left.
+    pub async fn delete_matching(
+        &self,
+        name: &TableName,
+        batches: Vec<RecordBatch>,
+        columns: &[&str],
+    ) -> Result<u64, LakeError> {
+        let Some(schema) = batches.first().map(|b| b.schema()) else {
+            return Ok(0);
+        };
+        for column in columns {
+            if schema.field_with_name(column).is_err() {
+                return Err(LakeError::MissingKey {
+                    table: name.to_string(),
+                    column: (*column).to_owned(),
+                });
+            }
+        }
+        if batches.iter().all(|b| b.num_rows() == 0) {
+            return Ok(0);
+        }
+        let table = self.table(name).await?;
+        let source = SessionContext::new().read_batches(batches)?;
+        let predicate = columns
+            .iter()
+            .map(|c| format!("target.\"{c}\" = source.\"{c}\""))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        let (_, metrics) = table
+            .merge(source, predicate)
+            .with_source_alias("source")
+            .with_target_alias("target")
+            .when_matched_delete(|del| del)
+            .map_err(|e| LakeError::delta(name, e))?
+            .await
+            .map_err(|e| LakeError::delta(name, e))?;
+        Ok(metrics.num_target_rows_deleted as u64)
+    }
+
     /// The table's commits, newest first.
     pub async fn versions(&self, name: &TableName) -> Result<Vec<TableVersion>, LakeError> {
         let table = self.table(name).await?;

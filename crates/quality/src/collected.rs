@@ -1,13 +1,16 @@
 //! Failures found where records arrive: collection refuses a record lacking a required value, one
 //! whose value does not fit its standard type or encoding, and the earlier of two rows with one
 //! key. Those records are in quarantine, not in the std zone; they are counted here against the
-//! rules they break, so completeness, validity and uniqueness include them.
+//! rules they break, so completeness, validity and uniqueness include them. Records a run moved
+//! there for failing hard rules count against those rules, in the window they arrived in (the
+//! run that moved them counted them in std, and its window ends before they are moved).
 
 use crate::{
     QualityError,
     compile::{Window, utc_micros},
     evaluate::{self, Tallies},
     failures::{Failure, FailureWriter, Found},
+    hard::MOVED_BY,
     rule::{Check, Rule},
 };
 use futures::StreamExt;
@@ -17,15 +20,20 @@ use hdos_lake::{
     arrow::array::{Array, StringArray},
 };
 
-/// The rules of `institution` a quarantine reason counts against.
+/// The rules of `institution` a quarantine row counts against: those that moved it there, or
+/// those its collection reason breaks.
 fn rules_for<'a>(
     rules: &'a [(&'a Rule, i64)],
     institution: &'a str,
     field: &'a str,
     reason: &'a str,
+    moved_by: Option<&'a str>,
 ) -> impl Iterator<Item = (&'a Rule, i64)> + 'a {
     rules.iter().copied().filter(move |(r, _)| {
         let applies = r.institutions.is_empty() || r.institutions.iter().any(|i| i == institution);
+        if let Some(ids) = moved_by {
+            return applies && ids.split(',').any(|id| id == r.id);
+        }
         applies
             && match &r.check {
                 Check::Required { field: f } => reason == REQUIRED_MISSING && f == field,
@@ -84,9 +92,15 @@ pub async fn quarantined(
             )));
         };
         let keys = column("record_key")?;
+        let moved = column(MOVED_BY)?;
         for row in 0..batch.num_rows() {
             let inst = institution.value(row);
-            for (rule, version) in rules_for(rules, inst, field.value(row), reason.value(row)) {
+            let moved_by = moved
+                .as_ref()
+                .filter(|m| m.is_valid(row))
+                .map(|m| m.value(row));
+            let reason = reason.value(row);
+            for (rule, version) in rules_for(rules, inst, field.value(row), reason, moved_by) {
                 tallies.add(&rule.id, inst, 1, 1);
                 writer.buffer(Failure {
                     rule_id: rule.id.clone(),

@@ -26,6 +26,47 @@ pub struct ScanPlan {
     /// Per rule column (selected last), the rule's index in the input and its fields' positions
     /// in `values`.
     pub rules: Vec<(usize, Vec<usize>)>,
+    /// `FROM … WHERE …`: the window's std rows (alias `t`) with their lookups joined.
+    from: String,
+    /// Each rule's column, `CASE … END AS "_r{i}"`.
+    rule_columns: Vec<String>,
+}
+
+/// The column of [`ScanPlan::failing_rows_sql`] holding each record's key as failures show it.
+pub const KEY_COLUMN: &str = "_hdos_key";
+
+impl ScanPlan {
+    /// Every column of the std rows that fail at least one rule, then [`KEY_COLUMN`], then the
+    /// rule columns (`_r{i}`). With `moved` (a quarantine table holding records moved there by
+    /// quality control, by key and arrival stamp), records already moved are left out.
+    pub fn failing_rows_sql(&self, moved: Option<&TableName>) -> String {
+        let keys: Vec<String> = self
+            .keys
+            .iter()
+            .map(|k| format!("CAST({} AS VARCHAR)", col(k)))
+            .collect();
+        let any: Vec<String> = (0..self.rule_columns.len())
+            .map(|i| format!("coalesce(s.\"_r{i}\", false)"))
+            .collect();
+        let mut sql = format!(
+            "SELECT s.* FROM (SELECT t.*, concat_ws(' / ', {}) AS \"{KEY_COLUMN}\", {} {}) s",
+            keys.join(", "),
+            self.rule_columns.join(", "),
+            self.from
+        );
+        let mut filter = vec![format!("({})", any.join(" OR "))];
+        if let Some(q) = moved {
+            sql.push_str(&format!(
+                " LEFT JOIN (SELECT DISTINCT record_key, \"_hdos_received_at\" FROM {} \
+                 WHERE \"{}\" IS NOT NULL) m ON m.record_key = s.\"{KEY_COLUMN}\" \
+                 AND m.\"_hdos_received_at\" = s.\"_hdos_ingested_at\"",
+                q.sql_name(),
+                crate::hard::MOVED_BY
+            ));
+            filter.push("m.record_key IS NULL".into());
+        }
+        format!("{sql} WHERE {}", filter.join(" AND "))
+    }
 }
 
 /// What the lake offers references and code checks.
@@ -404,7 +445,7 @@ pub fn plan(
             .enumerate()
             .map(|(i, v)| format!("{} AS \"_v{i}\"", col(v))),
     );
-    columns.extend(selected);
+    columns.extend(selected.iter().cloned());
     let mut filter = vec![format!(
         "t.\"_hdos_ingested_at\" <= {}",
         utc_micros(window.until)
@@ -412,19 +453,20 @@ pub fn plan(
     if let Some(after) = window.after {
         filter.push(format!("t.\"_hdos_ingested_at\" > {}", utc_micros(after)));
     }
-    let sql = format!(
-        "SELECT {} FROM {} t {} WHERE {}",
-        columns.join(", "),
+    let from = format!(
+        "FROM {} t {} WHERE {}",
         std.sql_name(),
         b.joins.join(" "),
         filter.join(" AND ")
     );
     Ok(ScanPlan {
-        sql,
+        sql: format!("SELECT {} {from}", columns.join(", ")),
         tables: b.tables,
         keys,
         values,
         rules: rule_columns,
+        from,
+        rule_columns: selected,
     })
 }
 

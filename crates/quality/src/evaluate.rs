@@ -18,7 +18,7 @@ use hdos_lake::{
         util::display::{ArrayFormatter, FormatOptions},
     },
 };
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Checked and failed counts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -34,6 +34,8 @@ pub struct Tallies {
     pub rows: HashMap<String, i64>,
     /// Per (rule id, institution).
     pub rules: HashMap<(String, String), Tally>,
+    /// Rules that failed a record of the std zone (not only ones in quarantine).
+    pub failed_in_std: HashSet<String>,
 }
 
 impl Tallies {
@@ -161,6 +163,9 @@ fn tally_batch(
     for (institution, (rows, per_rule)) in counts {
         *tallies.rows.entry(institution.to_owned()).or_default() += rows;
         for (r, t) in per_rule.into_iter().enumerate() {
+            if t.failed > 0 && !tallies.failed_in_std.contains(meta[r].id) {
+                tallies.failed_in_std.insert(meta[r].id.to_owned());
+            }
             tallies.add(meta[r].id, institution, t.checked, t.failed);
         }
     }

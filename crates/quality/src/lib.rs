@@ -11,6 +11,7 @@ pub mod defaults;
 mod error;
 pub mod evaluate;
 pub mod failures;
+pub mod hard;
 pub mod notify;
 pub mod rule;
 pub mod rules;

@@ -7,8 +7,9 @@ use crate::{
     compile::{self, ICD10_TABLE, Lookups, Window},
     evaluate::{self, Tallies},
     failures::FailureWriter,
+    hard,
     notify::{self, NotifyConfig},
-    rule::{Check, Rule},
+    rule::{Check, Rule, Severity},
     rules::ActiveRules,
     tickets::{self, TicketChange},
 };
@@ -53,6 +54,8 @@ pub struct RunSummary {
     /// Rows scanned per dataset.
     pub rows: BTreeMap<String, i64>,
     pub failures: u64,
+    /// Records moved from std to quarantine for failing hard rules, per dataset.
+    pub moved: BTreeMap<String, u64>,
     /// Datasets not checked, with the reason.
     pub skipped: Vec<(String, String)>,
     pub tickets: Vec<TicketChange>,
@@ -95,6 +98,7 @@ pub async fn run(
         false => settled,
     };
     let checked = Checked {
+        after_run: previous.as_ref().map_or(0, |r| r.id),
         collecting,
         lake,
         standard,
@@ -187,6 +191,8 @@ fn summary_watermarks(
 }
 
 struct Checked<'a> {
+    /// The last run that succeeded: its moves to quarantine are complete.
+    after_run: i64,
     collecting: bool,
     lake: &'a Lake,
     standard: &'a Standard,
@@ -209,6 +215,7 @@ impl Checked<'_> {
             results: Vec::new(),
             rows: BTreeMap::new(),
             failures: 0,
+            moved: BTreeMap::new(),
             skipped: Vec::new(),
             tickets: Vec::new(),
         };
@@ -237,9 +244,15 @@ impl Checked<'_> {
                 },
                 until,
             };
+            // A crash between an earlier run's copy and delete left rows in both places.
+            hard::finish(self.lake, dataset, self.after_run).await?;
             let tallies = self
                 .dataset(dataset, &rules, window, &lookups, &mut writer)
                 .await?;
+            let moved = self.move_hard(dataset, &rules, &tallies, window, &lookups).await?;
+            if moved > 0 {
+                summary.moved.insert(dataset.name.clone(), moved);
+            }
             summary
                 .rows
                 .insert(dataset.name.clone(), tallies.rows.values().sum::<i64>());
@@ -250,6 +263,29 @@ impl Checked<'_> {
         writer.flush().await?;
         summary.failures = writer.written();
         Ok(summary)
+    }
+
+    /// Moves the records failing the dataset's hard record rules to quarantine; returns how many
+    /// left std.
+    async fn move_hard(
+        &self,
+        dataset: &Dataset,
+        rules: &[(&Rule, i64)],
+        tallies: &Tallies,
+        window: Window,
+        lookups: &Lookups,
+    ) -> Result<u64, QualityError> {
+        let hard: Vec<&Rule> = rules
+            .iter()
+            .map(|(r, _)| *r)
+            .filter(|r| r.severity == Severity::Hard && tallies.failed_in_std.contains(&r.id))
+            .collect();
+        if hard.is_empty() {
+            return Ok(0);
+        }
+        let plan = compile::plan(dataset, &hard, window, lookups).map_err(QualityError::Run)?;
+        hard::copy(self.lake, dataset, &plan, &hard, self.run.id).await?;
+        hard::finish(self.lake, dataset, self.after_run).await
     }
 
     /// Which code tables and refused keys the lake holds.

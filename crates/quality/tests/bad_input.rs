@@ -8,7 +8,7 @@ use hdos_lake::Lake;
 use hdos_quality::{
     Check, Dimension, Rule, Severity,
     rules::save_rule,
-    run::{RunOptions, run},
+    run::run,
 };
 use hdos_store::{MetaStore, QualityResultFilter};
 
@@ -33,14 +33,6 @@ async fn refused(store: &hdos_store::SqlStore, r: Rule) -> Result<String> {
         .err();
     err.map(|e| e.to_string())
         .context("saved a rule that cannot run")
-}
-
-fn full() -> RunOptions {
-    RunOptions {
-        full: true,
-        requested_by: "test".into(),
-        ..RunOptions::default()
-    }
 }
 
 #[tokio::test]
@@ -155,7 +147,7 @@ async fn empty_datasets_empty_columns_and_changed_rules_are_handled() -> Result<
     let std = Standard::builtin()?;
     // A dataset with no rows: checked, nothing to report.
     common::std_rows(&lake, "settlement", "H1", &[]).await?;
-    let empty = run(&store, &lake, std, &full()).await?;
+    let empty = run(&store, &lake, std, &common::options(true)).await?;
     ensure!(empty.rows.get("settlement") == Some(&0), "{:?}", empty.rows);
     ensure!(empty.results.is_empty(), "{:?}", empty.results);
     // Rows whose optional `insurance_paid` column is entirely empty, and a custom rule on it.
@@ -188,7 +180,7 @@ async fn empty_datasets_empty_columns_and_changed_rules_are_handled() -> Result<
         },
     );
     save_rule(&store, std, &custom, true, "manager").await?;
-    let first = run(&store, &lake, std, &full()).await?;
+    let first = run(&store, &lake, std, &common::options(true)).await?;
     let of = |id: &str, results: &[hdos_store::QualityResult]| {
         results
             .iter()
@@ -208,6 +200,21 @@ async fn empty_datasets_empty_columns_and_changed_rules_are_handled() -> Result<
         of("settlement.total_amount.sum", &first.results).is_none(),
         "a sum with an empty part is not judged"
     );
+    ensure!(
+        first.moved.get("settlement") == Some(&2),
+        "the required rule is hard: both rows leave std for quarantine: {:?}",
+        first.moved
+    );
+    // Corrected rows arrive, with the insurance part.
+    let fixed = |id: &'static str| -> Vec<(&str, &str)> {
+        let mut r: Vec<(&str, &str)> = row
+            .iter()
+            .map(|(k, v)| (*k, if *k == "settlement_id" { id } else { *v }))
+            .collect();
+        r.push(("insurance_paid", "0.00"));
+        r
+    };
+    common::std_rows(&lake, "settlement", "H1", &[&fixed("S3"), &fixed("S4")]).await?;
     // The rule changes: later results carry version 2, earlier ones keep version 1.
     let changed = rule(
         "settlement.paid_positive",
@@ -216,7 +223,7 @@ async fn empty_datasets_empty_columns_and_changed_rules_are_handled() -> Result<
         },
     );
     save_rule(&store, std, &changed, true, "manager").await?;
-    let second_run = run(&store, &lake, std, &full()).await?;
+    let second_run = run(&store, &lake, std, &common::options(true)).await?;
     ensure!(of("settlement.paid_positive", &second_run.results) == Some((2, 2, 2)));
     let all = store
         .quality_results(&QualityResultFilter {

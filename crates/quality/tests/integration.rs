@@ -4,6 +4,7 @@
 
 mod bad_input;
 mod common;
+mod hard;
 mod manifest;
 mod notify;
 mod runs;

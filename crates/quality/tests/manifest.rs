@@ -11,7 +11,7 @@ use hdos_lake::{
 use hdos_quality::{
     Check, codes,
     rules::ActiveRules,
-    run::{RunOptions, run},
+    run::run,
 };
 use hdos_synth::{DefectKind, DefectProfile};
 use std::collections::{BTreeMap, HashSet};
@@ -59,12 +59,7 @@ async fn every_injected_defect_kind_is_found_with_recall_and_precision_of_99_per
     codes::load_icd10(&lake, &codes::parse_icd10_csv(&dictionary)?).await?;
 
     let std = Standard::builtin()?;
-    let options = RunOptions {
-        full: true,
-        requested_by: "test".into(),
-        ..RunOptions::default()
-    };
-    let summary = run(&store, &lake, std, &options).await?;
+    let summary = run(&store, &lake, std, &common::options(true)).await?;
     ensure!(summary.failures > 0, "no failures found");
 
     // Truth: the manifest.

@@ -6,18 +6,9 @@ use crate::common;
 use anyhow::Result;
 use hdos_core::standard::Standard;
 use hdos_lake::Lake;
-use hdos_quality::run::{RunOptions, run};
+use hdos_quality::run::run;
 use hdos_store::MetaStore;
 use hdos_synth::DefectProfile;
-
-fn options(full: bool) -> RunOptions {
-    RunOptions {
-        full,
-        requested_by: "test".into(),
-        settle_seconds: 0,
-        ..RunOptions::default()
-    }
-}
 
 #[tokio::test]
 async fn an_incremental_run_checks_only_what_arrived_since_the_last() -> Result<()> {
@@ -28,15 +19,15 @@ async fn an_incremental_run_checks_only_what_arrived_since_the_last() -> Result<
     let lake = Lake::open(&dir.path().join("lake").display().to_string())?;
     let std = Standard::builtin()?;
     common::collect(&store, &lake, &region_dir, &region).await?;
-    let first = run(&store, &lake, std, &options(false)).await?;
+    let first = run(&store, &lake, std, &common::options(false)).await?;
     let rows: i64 = first.rows.values().sum();
     assert!(
         rows > 1_000,
         "the first run checks everything collected: {rows}"
     );
-    let again = run(&store, &lake, std, &options(false)).await?;
+    let again = run(&store, &lake, std, &common::options(false)).await?;
     assert_eq!(again.rows.values().sum::<i64>(), 0, "nothing new arrived");
-    let full = run(&store, &lake, std, &options(true)).await?;
+    let full = run(&store, &lake, std, &common::options(true)).await?;
     assert_eq!(
         full.rows.values().sum::<i64>(),
         rows,
@@ -53,7 +44,7 @@ async fn an_incremental_run_checks_only_what_arrived_since_the_last() -> Result<
     store
         .start_quality_run("incremental", "another worker")
         .await?;
-    let busy = run(&store, &lake, std, &options(false)).await;
+    let busy = run(&store, &lake, std, &common::options(false)).await;
     assert!(
         matches!(busy, Err(hdos_quality::QualityError::Busy)),
         "{busy:?}"

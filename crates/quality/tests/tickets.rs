@@ -7,33 +7,12 @@ use anyhow::{Context, Result, ensure};
 use hdos_core::standard::Standard;
 use hdos_lake::Lake;
 use hdos_quality::{
-    run::{RunOptions, run},
+    run::run,
     tickets::{self, Action, DEFAULT_REASONS},
 };
 use hdos_store::{MetaStore, Page, SqlStore, Ticket, TicketFilter};
 
 const RULE: &str = "patient.id_no.id_number";
-
-fn patient<'a>(id: &'a str, id_no: &'a str) -> Vec<(&'a str, &'a str)> {
-    vec![
-        ("patient_id", id),
-        ("institution_code", "H1"),
-        ("id_type", "01"),
-        ("id_no", id_no),
-        ("name", "张三"),
-        ("sex_code", "2"),
-        ("birth_date", "1949-12-31"),
-        ("updated_at", "2025-01-01T08:00:00Z"),
-    ]
-}
-
-fn incremental() -> RunOptions {
-    RunOptions {
-        requested_by: "test".into(),
-        settle_seconds: 0,
-        ..RunOptions::default()
-    }
-}
 
 async fn the_ticket(store: &SqlStore) -> Result<Vec<Ticket>> {
     let filter = TicketFilter {
@@ -61,10 +40,10 @@ async fn a_ticket_is_raised_worked_verified_reopened_and_closed() -> Result<()> 
         &lake,
         "patient",
         "H1",
-        &[&patient("P1", good), &patient("P2", bad)],
+        &[&common::patient("P1", good), &common::patient("P2", bad)],
     )
     .await?;
-    let first = run(&store, &lake, std, &incremental()).await?;
+    let first = run(&store, &lake, std, &common::options(false)).await?;
     ensure!(
         first.tickets.iter().any(|c| c.ticket.rule_id == RULE),
         "raised"
@@ -82,8 +61,8 @@ async fn a_ticket_is_raised_worked_verified_reopened_and_closed() -> Result<()> 
 
     // A later failing run updates the same ticket.
     step(1).await;
-    common::std_rows(&lake, "patient", "H1", &[&patient("P3", bad)]).await?;
-    run(&store, &lake, std, &incremental()).await?;
+    common::std_rows(&lake, "patient", "H1", &[&common::patient("P3", bad)]).await?;
+    run(&store, &lake, std, &common::options(false)).await?;
     let t = the_ticket(&store).await?;
     ensure!(
         t.len() == 1 && t[0].id == id && (t[0].failed, t[0].checked) == (1, 1),
@@ -117,8 +96,8 @@ async fn a_ticket_is_raised_worked_verified_reopened_and_closed() -> Result<()> 
 
     // It fails again: reopened automatically.
     step(2).await;
-    common::std_rows(&lake, "patient", "H1", &[&patient("P4", bad)]).await?;
-    let again = run(&store, &lake, std, &incremental()).await?;
+    common::std_rows(&lake, "patient", "H1", &[&common::patient("P4", bad)]).await?;
+    let again = run(&store, &lake, std, &common::options(false)).await?;
     ensure!(
         again
             .tickets
@@ -134,8 +113,8 @@ async fn a_ticket_is_raised_worked_verified_reopened_and_closed() -> Result<()> 
     // Resolved again, and the next run passes: verified; a manager closes it.
     tickets::act(&store, id, &resolve, "provider", &reasons).await?;
     step(3).await;
-    common::std_rows(&lake, "patient", "H1", &[&patient("P5", good)]).await?;
-    let passing = run(&store, &lake, std, &incremental()).await?;
+    common::std_rows(&lake, "patient", "H1", &[&common::patient("P5", good)]).await?;
+    let passing = run(&store, &lake, std, &common::options(false)).await?;
     ensure!(
         passing
             .tickets
@@ -167,8 +146,8 @@ async fn a_ticket_is_raised_worked_verified_reopened_and_closed() -> Result<()> 
 
     // A new failure after closing opens a new ticket.
     step(4).await;
-    common::std_rows(&lake, "patient", "H1", &[&patient("P6", bad)]).await?;
-    run(&store, &lake, std, &incremental()).await?;
+    common::std_rows(&lake, "patient", "H1", &[&common::patient("P6", bad)]).await?;
+    run(&store, &lake, std, &common::options(false)).await?;
     let t = the_ticket(&store).await?;
     ensure!(
         t.len() == 2 && t.iter().filter(|x| x.state == "new").count() == 1,

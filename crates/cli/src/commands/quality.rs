@@ -36,6 +36,9 @@ pub async fn command(cfg: &Config, cmd: QualityCommand) -> Result<ExitCode> {
             for (dataset, why) in &summary.skipped {
                 eprintln!("{dataset}: not checked ({why})");
             }
+            for (dataset, n) in &summary.moved {
+                eprintln!("{dataset}: {n} record(s) failing hard rules moved to quarantine");
+            }
             eprintln!(
                 "run {}: {} rows checked in {} dataset(s), {} failing record(s) kept; tickets: {} change(s)",
                 summary.run.id,

@@ -10,6 +10,7 @@ use hdos_ingest::{
     suggest::suggest,
 };
 use hdos_lake::{Lake, TableName, arrow::record_batch::RecordBatch};
+use hdos_quality::run::RunOptions;
 use hdos_store::{ConnectOptions, SqlStore};
 use hdos_synth::{DefectProfile, InstitutionCounts, Options, RegionManifest, generate};
 use std::path::Path;
@@ -94,6 +95,33 @@ pub async fn std_rows(
     institution: &str,
     rows: &[&[(&str, &str)]],
 ) -> Result<()> {
+    let (table, batch) = std_batch(lake, dataset, institution, rows).await?;
+    lake.append(&table, vec![batch], None).await?;
+    Ok(())
+}
+
+/// Like [`std_rows`], replacing the rows with the same key, as collection's merge does.
+pub async fn std_upsert(
+    lake: &Lake,
+    dataset: &str,
+    institution: &str,
+    rows: &[&[(&str, &str)]],
+) -> Result<()> {
+    let (table, batch) = std_batch(lake, dataset, institution, rows).await?;
+    let std = Standard::builtin()?;
+    let key = &std.dataset(dataset).context("dataset")?.key;
+    let keys: Vec<&str> = key.iter().map(String::as_str).collect();
+    lake.merge(&table, vec![batch], &keys, None).await?;
+    Ok(())
+}
+
+/// The std table (created if new) and a batch of `rows` for it.
+async fn std_batch(
+    lake: &Lake,
+    dataset: &str,
+    institution: &str,
+    rows: &[&[(&str, &str)]],
+) -> Result<(TableName, RecordBatch)> {
     use hdos_lake::arrow::{
         array::{ArrayRef, StringArray},
         compute::cast,
@@ -120,6 +148,29 @@ pub async fn std_rows(
     let batch = RecordBatch::try_new(schema.clone(), columns)?;
     let table = TableName::new(&format!("std/{dataset}"))?;
     lake.create_table(&table, &schema).await?;
-    lake.append(&table, vec![batch], None).await?;
-    Ok(())
+    Ok((table, batch))
+}
+
+/// A patient of institution `H1` with the given ID number, as `std_rows` takes it.
+pub fn patient<'a>(id: &'a str, id_no: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("patient_id", id),
+        ("institution_code", "H1"),
+        ("id_type", "01"),
+        ("id_no", id_no),
+        ("name", "张三"),
+        ("sex_code", "2"),
+        ("birth_date", "1949-12-31"),
+        ("updated_at", "2025-01-01T08:00:00Z"),
+    ]
+}
+
+/// A run asked for by a test, incremental or full, with no settling time.
+pub fn options(full: bool) -> RunOptions {
+    RunOptions {
+        full,
+        requested_by: "test".into(),
+        settle_seconds: 0,
+        ..RunOptions::default()
+    }
 }

@@ -269,7 +269,7 @@ pub async fn run_now(
     };
     let detail = match &result {
         Ok(s) => {
-            serde_json::json!({"run": s.run.id, "full": full, "rows": s.rows.values().sum::<i64>(), "failures": s.failures})
+            serde_json::json!({"run": s.run.id, "full": full, "rows": s.rows.values().sum::<i64>(), "failures": s.failures, "moved": s.moved})
         }
         Err(e) => serde_json::json!({"full": full, "error": e.to_string()}),
     };
