@@ -93,8 +93,35 @@ pub struct Window {
 pub fn is_record_rule(check: &Check) -> bool {
     !matches!(
         check,
-        Check::Unique { .. } | Check::Conformance | Check::Freshness { .. }
+        Check::Unique { .. }
+            | Check::Conformance
+            | Check::Freshness { .. }
+            | Check::Volume { .. }
     )
+}
+
+/// The conditions selecting the std rows (alias `t`) of `window`.
+pub(crate) fn window_filter(window: Window) -> Vec<String> {
+    let mut filter = vec![format!(
+        "t.\"_hdos_ingested_at\" <= {}",
+        utc_micros(window.until)
+    )];
+    if let Some(after) = window.after {
+        filter.push(format!("t.\"_hdos_ingested_at\" > {}", utc_micros(after)));
+    }
+    filter
+}
+
+/// The day (in the region's time zone) of a date or time field of `t`.
+pub(crate) fn local_day(dataset: &Dataset, f: &str) -> String {
+    match dataset.field(f).map(|x| x.field_type) {
+        Some(FieldType::Date) => col(f),
+        _ => format!(
+            "CAST({} + INTERVAL '{} hours' AS DATE)",
+            col(f),
+            LOCAL_OFFSET_SECONDS / 3600
+        ),
+    }
 }
 
 fn col(f: &str) -> String {
@@ -364,7 +391,10 @@ impl Builder<'_> {
                 format!("({predicate}) IS NOT NULL"),
                 format!("NOT ({predicate})"),
             ),
-            Check::Unique { .. } | Check::Conformance | Check::Freshness { .. } => {
+            Check::Unique { .. }
+            | Check::Conformance
+            | Check::Freshness { .. }
+            | Check::Volume { .. } => {
                 return Err(format!("rule `{}` is not a record rule", rule.id));
             }
         })
@@ -446,13 +476,7 @@ pub fn plan(
             .map(|(i, v)| format!("{} AS \"_v{i}\"", col(v))),
     );
     columns.extend(selected.iter().cloned());
-    let mut filter = vec![format!(
-        "t.\"_hdos_ingested_at\" <= {}",
-        utc_micros(window.until)
-    )];
-    if let Some(after) = window.after {
-        filter.push(format!("t.\"_hdos_ingested_at\" > {}", utc_micros(after)));
-    }
+    let filter = window_filter(window);
     let from = format!(
         "FROM {} t {} WHERE {}",
         std.sql_name(),

@@ -19,6 +19,7 @@ pub mod run;
 pub mod schedule;
 pub mod score;
 pub mod tickets;
+mod volume;
 
 pub use error::QualityError;
 pub use rule::{Check, CompareOp, Dimension, Rule, Severity};

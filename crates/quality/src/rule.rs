@@ -151,6 +151,15 @@ pub enum Check {
     Conformance,
     /// Each institution's newest record is at most `max_hours` old.
     Freshness { max_hours: f64 },
+    /// Each institution has between `min` and `max` records a day, by the day (UTC+8) of
+    /// `field`; a day without any between two with some counts as 0.
+    Volume {
+        field: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        min: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max: Option<u64>,
+    },
     /// A SQL condition every valid record meets.
     Sql { predicate: String },
 }
@@ -167,7 +176,8 @@ impl Check {
             | Self::IdNumber { field }
             | Self::Icd10 { field }
             | Self::Loinc { field }
-            | Self::Region { field } => vec![field],
+            | Self::Region { field }
+            | Self::Volume { field, .. } => vec![field],
             Self::IdBirthDate {
                 id_field,
                 birth_field,
@@ -213,6 +223,7 @@ impl Check {
             Self::Timeliness { .. } => "timeliness",
             Self::Conformance => "conformance",
             Self::Freshness { .. } => "freshness",
+            Self::Volume { .. } => "volume",
             Self::Sql { .. } => "sql",
         }
     }
@@ -452,6 +463,16 @@ impl Rule {
                 positive(*max_hours)
             }
             Check::Freshness { max_hours } => positive(*max_hours),
+            Check::Volume { field, min, max } => {
+                temporal(field)?;
+                match (min, max) {
+                    (None, None) => bad("a volume needs a minimum, a maximum or both".into()),
+                    (Some(lo), Some(hi)) if lo > hi => bad(format!(
+                        "the minimum {lo} is above the maximum {hi} rows a day"
+                    )),
+                    _ => Ok(()),
+                }
+            }
             Check::Sql { predicate } => hdos_lake::check_predicate(schema, predicate)
                 .map_err(|e| RuleProblem(e.to_string())),
         }

@@ -12,6 +12,7 @@ use crate::{
     rule::{Check, Rule, Severity},
     rules::ActiveRules,
     tickets::{self, TicketChange},
+    volume,
 };
 use hdos_core::standard::{Dataset, FieldType, Standard};
 use hdos_lake::{Lake, TableName};
@@ -376,6 +377,7 @@ impl Checked<'_> {
         )
         .await?;
         self.freshness(dataset, rules, &mut tallies).await?;
+        volume::check(self.lake, dataset, rules, window, &mut tallies, writer).await?;
         Ok(tallies)
     }
 

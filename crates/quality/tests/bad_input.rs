@@ -123,6 +123,32 @@ async fn rules_that_cannot_run_are_refused_with_the_reason() -> Result<()> {
     )
     .await?;
     ensure!(msg.contains("cannot be compared"), "{msg}");
+    let msg = refused(
+        &store,
+        rule(
+            "i",
+            Check::Volume {
+                field: "settled_at".into(),
+                min: Some(100),
+                max: Some(10),
+            },
+        ),
+    )
+    .await?;
+    ensure!(msg.contains("minimum 100 is above the maximum 10"), "{msg}");
+    let msg = refused(
+        &store,
+        rule(
+            "j",
+            Check::Volume {
+                field: "total_amount".into(),
+                min: Some(1),
+                max: None,
+            },
+        ),
+    )
+    .await?;
+    ensure!(msg.contains("not a date or time"), "{msg}");
     let mut bad_scope = rule(
         "h",
         Check::Required {

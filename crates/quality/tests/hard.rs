@@ -5,10 +5,7 @@
 use crate::common;
 use anyhow::{Context, Result, ensure};
 use hdos_core::standard::Standard;
-use hdos_lake::{
-    Lake,
-    arrow::{array::AsArray, compute::cast, datatypes::DataType},
-};
+use hdos_lake::Lake;
 use hdos_quality::{
     Severity,
     compile::{self, Lookups, Window},
@@ -23,18 +20,8 @@ const RULE: &str = "patient.id_no.id_number";
 const GOOD: &str = "11010519491231002X";
 const BAD: &str = "110105194912310021";
 
-/// One text column of a query's rows, in order.
-async fn texts(lake: &Lake, tables: &[&str], sql: &str) -> Result<Vec<String>> {
-    let mut out = Vec::new();
-    for b in common::query(lake, tables, sql).await? {
-        let c = cast(b.column(0), &DataType::Utf8)?;
-        out.extend(c.as_string::<i32>().iter().map(|v| v.unwrap_or("").to_owned()));
-    }
-    Ok(out)
-}
-
 async fn std_patients(lake: &Lake) -> Result<Vec<String>> {
-    texts(
+    common::texts(
         lake,
         &["std/patient"],
         "SELECT patient_id FROM std_patient ORDER BY patient_id",
@@ -43,7 +30,7 @@ async fn std_patients(lake: &Lake) -> Result<Vec<String>> {
 }
 
 async fn moved(lake: &Lake) -> Result<Vec<String>> {
-    texts(
+    common::texts(
         lake,
         &["quarantine/patient"],
         "SELECT record_key FROM quarantine_patient WHERE moved_by_rule IS NOT NULL \
@@ -140,7 +127,7 @@ async fn records_failing_a_hard_rule_move_to_quarantine_exactly_once() -> Result
     assert_eq!(later.moved.get("patient"), Some(&1), "{:?}", later.moved);
     assert_eq!(figures(&later), (1, 1));
     assert_eq!(std_patients(&lake).await?, ["P1", "P3"]);
-    let row = texts(
+    let row = common::texts(
         &lake,
         &["quarantine/patient"],
         "SELECT concat_ws(' | ', \"_hdos_source\", field, value, reason, record) \

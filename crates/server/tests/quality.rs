@@ -266,6 +266,38 @@ async fn the_report_tickets_rules_and_exports_work_for_each_role() -> Result<()>
             .await?
             .is_some()
     );
+    // A daily volume: a count that is not a number is refused; a good one is kept.
+    let volume = |min: &'static str| {
+        form(
+            "/integration/quality/rules",
+            Some(&manager),
+            Some(&manager.csrf),
+            &[
+                ("id", "outpatient_visit.daily"),
+                ("dataset", "outpatient_visit"),
+                ("kind", "volume"),
+                ("field", "visit_time"),
+                ("arg1", min),
+                ("arg2", ""),
+                ("dimension", "completeness"),
+                ("severity", "soft"),
+                ("threshold", "0"),
+            ],
+        )
+    };
+    let r = app.send(volume("很多")).await?;
+    ensure!(r.status() == StatusCode::BAD_REQUEST, "{}", r.status());
+    let text = body_text(r).await?;
+    ensure!(text.contains("is not a number of rows"), "{text}");
+    let r = app.send(volume("200")).await?;
+    ensure!(r.status() == StatusCode::SEE_OTHER, "{}", r.status());
+    let saved = app
+        .state
+        .store
+        .quality_rule("outpatient_visit.daily")
+        .await?
+        .context("the volume rule")?;
+    ensure!(saved.definition.contains("\"min\":200"), "{}", saved.definition);
 
     // Exports.
     let csv = app

@@ -87,6 +87,17 @@ pub async fn query(lake: &Lake, tables: &[&str], sql: &str) -> Result<Vec<Record
     Ok(lake.query(&names, sql).await?)
 }
 
+/// The first column of a query's rows as text, in order (empty for null).
+pub async fn texts(lake: &Lake, tables: &[&str], sql: &str) -> Result<Vec<String>> {
+    use hdos_lake::arrow::{array::AsArray, compute::cast, datatypes::DataType};
+    let mut out = Vec::new();
+    for b in query(lake, tables, sql).await? {
+        let c = cast(b.column(0), &DataType::Utf8)?;
+        out.extend(c.as_string::<i32>().iter().map(|v| v.unwrap_or("").to_owned()));
+    }
+    Ok(out)
+}
+
 /// Writes rows into `std/<dataset>` as collection would: each row's fields as text (cast to the
 /// standard types), stamped with `institution` and the current time.
 pub async fn std_rows(

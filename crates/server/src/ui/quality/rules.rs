@@ -44,7 +44,7 @@ pub struct RuleForm {
     pub dataset: String,
     #[serde(default)]
     pub name: String,
-    /// `sql`, `format`, `range`, `domain`, `required` or `compare`.
+    /// `sql`, `format`, `range`, `domain`, `required`, `compare` or `volume`.
     #[serde(default)]
     pub kind: String,
     #[serde(default)]
@@ -82,6 +82,16 @@ fn opt(s: &str) -> Option<String> {
     Some(s.trim().to_owned()).filter(|s| !s.is_empty())
 }
 
+/// A number of rows, when given.
+fn count(s: &str) -> Result<Option<u64>, String> {
+    opt(s)
+        .map(|v| {
+            v.parse::<u64>()
+                .map_err(|_| format!("`{v}` is not a number of rows (0, 1, 2 …)"))
+        })
+        .transpose()
+}
+
 impl RuleForm {
     /// The rule the form describes, or why it describes none.
     pub fn rule(&self) -> Result<Rule, String> {
@@ -115,6 +125,11 @@ impl RuleForm {
                 op: serde_json::from_value(serde_json::Value::String(self.arg1.trim().into()))
                     .map_err(|_| format!("`{}` is not one of <=, <, >=, >, =", self.arg1.trim()))?,
                 right: self.arg2.trim().to_owned(),
+            },
+            "volume" => Check::Volume {
+                field,
+                min: count(&self.arg1)?,
+                max: count(&self.arg2)?,
             },
             other => return Err(format!("`{other}` is not a kind of rule this form makes")),
         };
