@@ -3,10 +3,10 @@
 //! (every rule counts the same, however many records it reads); overall is the mean of the
 //! dimensions that were checked.
 
-use crate::rule::Dimension;
-use hdos_store::QualityResult;
+use crate::{QualityError, rule::Dimension};
+use hdos_store::{Millis, MetaStore, Page, QualityResult};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// A score card.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -66,6 +66,45 @@ fn card(institution: &str, dataset: Option<&str>, results: &[&QualityResult]) ->
         overall,
         checked,
         failed,
+    }
+}
+
+/// The results a period's totals add up. A full run checks a dataset again from the start, so
+/// for each dataset the results of runs before its latest full run are left out (they would
+/// count the same records twice); trends keep them, as what was known then.
+pub fn standing(results: &[QualityResult], full_runs: &HashSet<i64>) -> Vec<QualityResult> {
+    let mut latest_full: HashMap<&str, i64> = HashMap::new();
+    for r in results.iter().filter(|r| full_runs.contains(&r.run_id)) {
+        let e = latest_full.entry(&r.dataset).or_insert(r.run_id);
+        *e = (*e).max(r.run_id);
+    }
+    results
+        .iter()
+        .filter(|r| latest_full.get(r.dataset.as_str()).is_none_or(|f| r.run_id >= *f))
+        .cloned()
+        .collect()
+}
+
+/// The ids of the full runs that succeeded since `since`.
+pub async fn full_runs_since(
+    store: &dyn MetaStore,
+    since: Millis,
+) -> Result<HashSet<i64>, QualityError> {
+    const PAGE: i64 = 500;
+    let mut out = HashSet::new();
+    let mut offset = 0;
+    loop {
+        let runs = store.quality_runs(Page::new(PAGE, offset)).await?;
+        let done = runs.len() < PAGE as usize || runs.iter().any(|r| r.started_at < since);
+        out.extend(
+            runs.iter()
+                .filter(|r| r.mode == "full" && r.state == "succeeded" && r.started_at >= since)
+                .map(|r| r.id),
+        );
+        if done {
+            return Ok(out);
+        }
+        offset += PAGE;
     }
 }
 
@@ -147,5 +186,27 @@ mod tests {
         assert_eq!(a.dimensions[&Dimension::Completeness], 95.0);
         assert_eq!(a.overall, 85.0);
         assert_eq!((a.checked, a.failed), (1210, 15));
+    }
+
+    #[test]
+    fn a_full_run_supersedes_earlier_runs_of_its_dataset_only() {
+        let at = |run_id: i64, dataset: &str, checked: i64| QualityResult {
+            run_id,
+            dataset: dataset.into(),
+            ..result("A", "r1", "validity", checked, 0)
+        };
+        let results = [
+            at(1, "patient", 100),
+            at(2, "patient", 10),
+            at(2, "settlement", 7),
+            at(3, "patient", 110),
+            at(4, "patient", 5),
+        ];
+        let kept: Vec<(i64, &str)> = standing(&results, &HashSet::from([3]))
+            .iter()
+            .map(|r| (r.run_id, if r.dataset == "patient" { "p" } else { "s" }))
+            .collect();
+        assert_eq!(kept, [(2, "s"), (3, "p"), (4, "p")]);
+        assert_eq!(standing(&results, &HashSet::new()).len(), 5);
     }
 }

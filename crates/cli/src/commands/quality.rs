@@ -87,12 +87,14 @@ pub async fn command(cfg: &Config, cmd: QualityCommand) -> Result<ExitCode> {
             eprintln!("ICD-10 dictionary loaded: {n} codes");
         }
         QualityCommand::Scores { days } => {
+            let since = now_millis() - days * 86_400_000;
             let filter = QualityResultFilter {
-                since: Some(now_millis() - days * 86_400_000),
+                since: Some(since),
                 ..Default::default()
             };
             let results = store.quality_results(&filter).await?;
-            for card in score::by_institution(&results) {
+            let full = score::full_runs_since(store.as_ref(), since).await?;
+            for card in score::by_institution(&score::standing(&results, &full)) {
                 println!("{}", serde_json::to_string(&card)?);
             }
         }

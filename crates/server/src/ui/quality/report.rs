@@ -93,7 +93,10 @@ impl Filters {
 
 /// The results a report reads, with the period's bounds.
 pub struct Report {
+    /// Every result of the period, for the trends.
     pub results: Vec<QualityResult>,
+    /// Those the period's totals add (see [`score::standing`]).
+    pub standing: Vec<QualityResult>,
     since: Millis,
     bucket: Millis,
     buckets: usize,
@@ -119,14 +122,18 @@ impl Report {
             ..Default::default()
         };
         let dimension = filters.dimension();
-        let results = app
+        let results: Vec<QualityResult> = app
             .store
             .quality_results(&filter)
             .await?
             .into_iter()
             .filter(|r| dimension.as_ref().is_none_or(|d| &r.dimension == d))
             .collect();
+        let full = score::full_runs_since(app.store.as_ref(), since)
+            .await
+            .map_err(api_error)?;
         Ok(Self {
+            standing: score::standing(&results, &full),
             results,
             since,
             bucket,
@@ -136,13 +143,13 @@ impl Report {
 
     /// Institutions best first.
     pub fn ranking(&self) -> Vec<Score> {
-        score::by_institution(&self.results)
+        score::by_institution(&self.standing)
     }
 
     /// Checked and failed per rule and institution over the period.
     pub fn per_rule(&self) -> Vec<QualityResult> {
         let mut sums: BTreeMap<(String, String), QualityResult> = BTreeMap::new();
-        for r in &self.results {
+        for r in &self.standing {
             let e = sums
                 .entry((r.rule_id.clone(), r.institution.clone()))
                 .or_insert_with(|| QualityResult {
@@ -452,7 +459,7 @@ pub async fn print(
     let built = async {
         let scoped_to = crate::ui::institution_scope(&app, &p, super::PATH).await?;
         let report = Report::load(&app, &filters, scoped_to.as_deref()).await?;
-        let datasets = score::by_dataset(&report.results)
+        let datasets = score::by_dataset(&report.standing)
             .iter()
             .map(super::ScoreRow::from)
             .collect();
