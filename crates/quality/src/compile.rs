@@ -93,10 +93,7 @@ pub struct Window {
 pub fn is_record_rule(check: &Check) -> bool {
     !matches!(
         check,
-        Check::Unique { .. }
-            | Check::Conformance
-            | Check::Freshness { .. }
-            | Check::Volume { .. }
+        Check::Unique { .. } | Check::Conformance | Check::Freshness { .. } | Check::Volume { .. }
     )
 }
 

@@ -250,7 +250,9 @@ impl Checked<'_> {
             let tallies = self
                 .dataset(dataset, &rules, window, &lookups, &mut writer)
                 .await?;
-            let moved = self.move_hard(dataset, &rules, &tallies, window, &lookups).await?;
+            let moved = self
+                .move_hard(dataset, &rules, &tallies, window, &lookups)
+                .await?;
             if moved > 0 {
                 summary.moved.insert(dataset.name.clone(), moved);
             }

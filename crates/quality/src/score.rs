@@ -4,7 +4,7 @@
 //! dimensions that were checked.
 
 use crate::{QualityError, rule::Dimension};
-use hdos_store::{Millis, MetaStore, Page, QualityResult};
+use hdos_store::{MetaStore, Millis, Page, QualityResult};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -80,7 +80,11 @@ pub fn standing(results: &[QualityResult], full_runs: &HashSet<i64>) -> Vec<Qual
     }
     results
         .iter()
-        .filter(|r| latest_full.get(r.dataset.as_str()).is_none_or(|f| r.run_id >= *f))
+        .filter(|r| {
+            latest_full
+                .get(r.dataset.as_str())
+                .is_none_or(|f| r.run_id >= *f)
+        })
         .cloned()
         .collect()
 }

@@ -5,11 +5,7 @@ use crate::common;
 use anyhow::{Context, Result, ensure};
 use hdos_core::standard::Standard;
 use hdos_lake::Lake;
-use hdos_quality::{
-    Check, Dimension, Rule, Severity,
-    rules::save_rule,
-    run::run,
-};
+use hdos_quality::{Check, Dimension, Rule, Severity, rules::save_rule, run::run};
 use hdos_store::{MetaStore, QualityResultFilter};
 
 fn rule(id: &str, check: Check) -> Rule {

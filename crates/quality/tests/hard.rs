@@ -65,7 +65,11 @@ async fn records_failing_a_hard_rule_move_to_quarantine_exactly_once() -> Result
         .context("the ID rule")?;
     rule.severity = Severity::Hard;
     save_rule(&store, std, &rule, true, "manager").await?;
-    let (p1, p2, p3) = (common::patient("P1", GOOD), common::patient("P2", BAD), common::patient("P3", BAD));
+    let (p1, p2, p3) = (
+        common::patient("P1", GOOD),
+        common::patient("P2", BAD),
+        common::patient("P3", BAD),
+    );
     common::std_rows(&lake, "patient", "H1", &[&p1, &p2, &p3]).await?;
     pause().await;
 
@@ -135,7 +139,11 @@ async fn records_failing_a_hard_rule_move_to_quarantine_exactly_once() -> Result
     )
     .await?;
     assert_eq!(row.len(), 1, "{row:?}");
-    for part in ["H1 | id_no | 110105194912310021 | ", RULE, "\"name\":\"张三\""] {
+    for part in [
+        "H1 | id_no | 110105194912310021 | ",
+        RULE,
+        "\"name\":\"张三\"",
+    ] {
         assert!(row[0].contains(part), "{part} in {}", row[0]);
     }
     let again = run(&store, &lake, std, &common::options(false)).await?;
@@ -213,7 +221,11 @@ async fn moved_records_still_reconcile_with_their_source() -> Result<()> {
     save_rule(env.store.as_ref(), std, &rule, true, "manager").await?;
     let summary = run(env.store.as_ref(), &env.lake, std, &common::options(false)).await?;
     let moved = summary.moved.get("patient").copied().unwrap_or(0);
-    ensure!(moved > 0, "the region carries bad ID numbers: {:?}", summary.moved);
+    ensure!(
+        moved > 0,
+        "the region carries bad ID numbers: {:?}",
+        summary.moved
+    );
 
     let monitor = Monitor::new(env.clone(), MonitorOptions::default(), None);
     let days = monitor.reconcile_channel(&c).await?;

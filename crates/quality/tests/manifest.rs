@@ -8,11 +8,7 @@ use hdos_lake::{
     Lake,
     arrow::{array::AsArray, compute::cast, datatypes::DataType},
 };
-use hdos_quality::{
-    Check, codes,
-    rules::ActiveRules,
-    run::run,
-};
+use hdos_quality::{Check, codes, rules::ActiveRules, run::run};
 use hdos_synth::{DefectKind, DefectProfile};
 use std::collections::{BTreeMap, HashSet};
 

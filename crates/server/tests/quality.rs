@@ -297,7 +297,11 @@ async fn the_report_tickets_rules_and_exports_work_for_each_role() -> Result<()>
         .quality_rule("outpatient_visit.daily")
         .await?
         .context("the volume rule")?;
-    ensure!(saved.definition.contains("\"min\":200"), "{}", saved.definition);
+    ensure!(
+        saved.definition.contains("\"min\":200"),
+        "{}",
+        saved.definition
+    );
 
     // Exports.
     let csv = app

@@ -93,7 +93,11 @@ pub async fn texts(lake: &Lake, tables: &[&str], sql: &str) -> Result<Vec<String
     let mut out = Vec::new();
     for b in query(lake, tables, sql).await? {
         let c = cast(b.column(0), &DataType::Utf8)?;
-        out.extend(c.as_string::<i32>().iter().map(|v| v.unwrap_or("").to_owned()));
+        out.extend(
+            c.as_string::<i32>()
+                .iter()
+                .map(|v| v.unwrap_or("").to_owned()),
+        );
     }
     Ok(out)
 }
