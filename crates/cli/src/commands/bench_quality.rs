@@ -49,10 +49,12 @@ fn visit_value(field: &str, i: u64, patients: u64, now: &str) -> Option<String> 
         "institution_code" | "_hdos_institution" => institution(i),
         "_hdos_source" => "bench".into(),
         "dept_name" => "内科".into(),
+        // After the record was written (no record lacks a required value: collection refuses
+        // those, so they never reach std).
+        "visit_time" | "_hdos_event_time" if defect == Some(2) => time(base + 7200),
         "visit_time" | "_hdos_event_time" => time(base),
         "diagnosis_code" if defect == Some(1) => CODES[4].0.into(),
         "diagnosis_code" => CODES[(i % 4) as usize].0.into(),
-        "diagnosis_name" if defect == Some(2) => return None,
         "diagnosis_name" => CODES[(i % 4) as usize].1.into(),
         "fee_total" if defect == Some(3) => "-12.50".into(),
         "fee_total" => format!("{}.{:02}", 20 + i % 300, i % 100),
