@@ -55,6 +55,18 @@ pub(crate) enum Db {
     Postgres(PgPool),
 }
 
+impl Db {
+    /// The statement beginning a transaction that writes. On SQLite it takes the write lock at
+    /// once: a deferred transaction that reads and then writes fails outright when another
+    /// writer committed in between (SQLITE_BUSY_SNAPSHOT, which no busy timeout waits out).
+    pub(crate) fn begin_write(&self) -> &'static str {
+        match self {
+            Self::Sqlite(_) => "BEGIN IMMEDIATE",
+            Self::Postgres(_) => "BEGIN",
+        }
+    }
+}
+
 /// How to connect: retries with exponential backoff cover a database that starts after hdos.
 #[derive(Debug, Clone)]
 pub struct ConnectOptions {

@@ -93,6 +93,7 @@ conformance!(
     link_samples_are_kept_listed_by_institution_and_pruned,
     alerts_are_counted_per_institution_and_day,
     quality_rules_keep_every_version,
+    concurrent_rule_saves_all_succeed,
     quality_results_are_kept_only_for_succeeded_runs,
     one_ticket_stays_open_per_institution_and_rule,
     the_oldest_running_batch_run_is_found_and_streams_are_not,

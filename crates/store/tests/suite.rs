@@ -924,6 +924,39 @@ pub async fn quality_rules_keep_every_version(store: &SqlStore) -> Result<()> {
     Ok(())
 }
 
+/// Writers that read first (a rule's version) do not fail each other: on SQLite a transaction
+/// that reads and then writes while another commits used to fail at once with "database is
+/// locked" (SQLITE_BUSY_SNAPSHOT).
+pub async fn concurrent_rule_saves_all_succeed(store: &SqlStore) -> Result<()> {
+    use hdos_store::SaveQualityRule;
+    let mut tasks = Vec::new();
+    for writer in 0..4 {
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..25 {
+                s.save_quality_rule(&SaveQualityRule {
+                    id: format!("patient.w{writer}"),
+                    dataset: "patient".into(),
+                    definition: format!("{{\"v\":{i}}}"),
+                    enabled: true,
+                    builtin: false,
+                    actor: "manager".into(),
+                })
+                .await?;
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    for writer in 0..4 {
+        let rule = store.quality_rule(&format!("patient.w{writer}")).await?;
+        ensure!(rule.is_some_and(|r| r.version == 25));
+    }
+    Ok(())
+}
+
 pub async fn quality_results_are_kept_only_for_succeeded_runs(store: &SqlStore) -> Result<()> {
     use hdos_store::{QualityResult, QualityResultFilter, QualityRunEnd};
     let result = |run_id: i64, failed: i64| QualityResult {

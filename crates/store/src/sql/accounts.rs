@@ -152,7 +152,7 @@ pub(super) async fn set_password(db: &Db, id: UserId, password: &Secret) -> Resu
 
 pub(super) async fn set_disabled(db: &Db, id: UserId, disabled: bool) -> Result<(), StoreError> {
     on_pool!(db, p => {
-        let mut tx = p.begin().await?;
+        let mut tx = p.begin_with(db.begin_write()).await?;
         let n = sqlx::query("UPDATE users SET disabled = $1, updated_at = $2 WHERE id = $3")
             .bind(i64::from(disabled)).bind(now_millis()).bind(id.0)
             .execute(&mut *tx).await?.rows_affected();

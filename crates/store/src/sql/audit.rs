@@ -50,10 +50,7 @@ pub(super) async fn append(db: &Db, new: NewAuditEntry) -> Result<AuditEntry, St
     let detail = new.detail.to_string();
     let ts = now_millis();
     on_pool!(db, p => {
-        let mut tx = match db {
-            Db::Sqlite(_) => p.begin_with("BEGIN IMMEDIATE").await?,
-            Db::Postgres(_) => p.begin().await?,
-        };
+        let mut tx = p.begin_with(db.begin_write()).await?;
         if matches!(db, Db::Postgres(_)) {
             sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(AUDIT_LOCK_KEY)
                 .execute(&mut *tx).await?;

@@ -51,7 +51,7 @@ pub(super) async fn save_reconciliation(
                   lake_rows, unmapped_rows, source_checksum, lake_checksum, checked_at) \
                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
     on_pool!(db, p => {
-        let mut tx = p.begin().await?;
+        let mut tx = p.begin_with(db.begin_write()).await?;
         sqlx::query("DELETE FROM reconciliations WHERE channel = $1")
             .bind(channel).execute(&mut *tx).await?;
         for d in days {

@@ -50,7 +50,7 @@ pub(super) async fn add_notification(
     );
     let now = now_millis();
     let row: NotificationRow = on_pool!(db, p => {
-        let mut tx = p.begin().await?;
+        let mut tx = p.begin_with(db.begin_write()).await?;
         let row: NotificationRow = sqlx::query_as(&sql)
             .bind(now).bind(&n.kind).bind(&n.institution).bind(&n.audience)
             .bind(&n.subject).bind(&n.body).bind(&n.link)

@@ -64,7 +64,7 @@ pub(super) async fn save_quality_rule(
     let now = now_millis();
     let select = format!("SELECT {RULE_COLUMNS} FROM quality_rules WHERE id = $1");
     on_pool!(db, p => {
-        let mut tx = p.begin().await?;
+        let mut tx = p.begin_with(db.begin_write()).await?;
         let existing: Option<RuleRow> =
             sqlx::query_as(&select).bind(&rule.id).fetch_optional(&mut *tx).await?;
         let version = match &existing {
@@ -179,7 +179,7 @@ pub(super) async fn finish_quality_run(
                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
     let state = if end.succeeded { "succeeded" } else { "failed" };
     on_pool!(db, p => {
-        let mut tx = p.begin().await?;
+        let mut tx = p.begin_with(db.begin_write()).await?;
         if end.succeeded {
             for r in results {
                 sqlx::query(insert)
@@ -349,7 +349,7 @@ pub(super) async fn insert_ticket(
     );
     let key = format!("{}/{}", t.institution, t.rule_id);
     let row: TicketRow = on_pool!(db, p => {
-        let mut tx = p.begin().await?;
+        let mut tx = p.begin_with(db.begin_write()).await?;
         let row: TicketRow = sqlx::query_as(&sql)
             .bind(&t.institution).bind(&t.rule_id).bind(&t.dataset).bind(&t.severity)
             .bind(&t.state).bind(t.opened_at).bind(t.updated_at).bind(t.due_at)
@@ -381,7 +381,7 @@ pub(super) async fn update_ticket(
                comment = $11, resolved_at = $12, closed_at = $13, reopened = $14, \
                escalated_at = $15, severity = $16 WHERE id = $1 AND state = $2";
     let changed = on_pool!(db, p => {
-        let mut tx = p.begin().await?;
+        let mut tx = p.begin_with(db.begin_write()).await?;
         let n = sqlx::query(sql)
             .bind(t.id).bind(expected_state).bind(&t.state).bind(t.updated_at).bind(t.due_at)
             .bind(t.last_run_id).bind(t.checked).bind(t.failed).bind(t.threshold)
