@@ -284,6 +284,12 @@ fn messages_are_well_formed_and_cover_the_encounters() {
                 other => panic!("unexpected message type {other}"),
             }
             assert!(segments.iter().any(|s| s.starts_with("PID|1||")));
+            // A message is sent once the diagnoses it carries are made, never before.
+            let sent = segments[0].split('|').nth(6).unwrap();
+            for dg1 in segments.iter().filter(|s| s.starts_with("DG1|")) {
+                let diagnosed = dg1.split('|').nth(5).unwrap();
+                assert!(diagnosed <= sent, "{diagnosed} after {sent}: {message}");
+            }
         }
         let fhir = std::fs::read_to_string(out.join("fhir").join(format!("{}.ndjson", site.code)))
             .unwrap();

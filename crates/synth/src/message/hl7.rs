@@ -237,10 +237,14 @@ pub fn encounter_messages(enc: &Encounter, site: &Site) -> Vec<Vec<u8>> {
     } else {
         vec![("A04", "ADT^A01^ADT_A01", enc.main.get("visit_time"))]
     };
+    // The HIS sends an encounter's message once the diagnoses it carries are written (a visit's
+    // come minutes after it starts): the message time is never before them.
+    let written = enc.diagnoses.iter().map(|d| d.updated_at).max();
     for (event, structure, at) in events {
         let at = at.as_ts().unwrap_or(enc.main.updated_at);
+        let sent = written.map_or(at, |w| w.max(at));
         let kind = structure.replacen("A01", event, 1);
-        let mut m = Message::new(site, at, &kind, &format!("{event}-{key}"));
+        let mut m = Message::new(site, sent, &kind, &format!("{event}-{key}"));
         m.segment(&["EVN", event, &ts(at)]);
         pid(&mut m, &enc.patient, site);
         pv1(&mut m, enc);
