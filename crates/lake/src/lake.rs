@@ -11,15 +11,55 @@ use deltalake::{
     },
     logstore::object_store::ObjectStoreExt,
     operations::write::SchemaMode,
-    protocol::SaveMode,
+    protocol::{SaveMode, checkpoints},
+    table::config::TablePropertiesExt,
 };
 use futures::TryStreamExt;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
 use url::Url;
+
+/// Commits between two checkpoints of a table (Delta's own default interval).
+const CHECKPOINT_EVERY: u64 = 100;
 
 /// The root under which every hdos table lives.
 #[derive(Debug, Clone)]
 pub struct Lake {
     root: Url,
+    handles: Handles,
+}
+
+/// Tables already loaded, shared by the lake's clones and brought up to date on each use.
+/// Loading a table from its log reads its last checkpoint and every commit since, which costs
+/// more as a streaming channel adds commits; an update reads only the commits since.
+#[derive(Clone, Default)]
+struct Handles(Arc<Mutex<HashMap<String, DeltaTable>>>);
+
+impl std::fmt::Debug for Handles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.0.lock().map(|h| h.len()).unwrap_or(0);
+        write!(f, "Handles({n} tables)")
+    }
+}
+
+impl Handles {
+    fn get(&self, name: &TableName) -> Option<DeltaTable> {
+        self.0.lock().ok()?.get(name.as_str()).cloned()
+    }
+
+    fn keep(&self, name: &TableName, table: &DeltaTable) {
+        if let Ok(mut h) = self.0.lock() {
+            h.insert(name.as_str().to_owned(), table.clone());
+        }
+    }
+
+    fn forget(&self, name: &TableName) {
+        if let Ok(mut h) = self.0.lock() {
+            h.remove(name.as_str());
+        }
+    }
 }
 
 /// A writer's position to commit atomically with its rows (Delta application transactions):
@@ -71,7 +111,10 @@ impl Lake {
         {
             std::fs::create_dir_all(&path).map_err(|e| invalid(e.to_string()))?;
         }
-        Ok(Self { root })
+        Ok(Self {
+            root,
+            handles: Handles::default(),
+        })
     }
 
     pub fn root(&self) -> &Url {
@@ -87,8 +130,30 @@ impl Lake {
             })
     }
 
-    /// The table handle, loaded at its latest version if it exists.
+    /// The table handle, at its latest version if it exists.
     async fn handle(&self, name: &TableName) -> Result<DeltaTable, LakeError> {
+        if let Some(mut table) = self.handles.get(name) {
+            match table.update_incremental(None).await {
+                Ok(()) => {
+                    self.handles.keep(name, &table);
+                    return Ok(table);
+                }
+                // Rewritten under us (a table removed and created again): load it afresh.
+                Err(e) => {
+                    tracing::debug!(table = %name, error = %e, "reloading a table");
+                    self.handles.forget(name);
+                }
+            }
+        }
+        let table = self.load(name).await?;
+        if table.version().is_some() {
+            self.handles.keep(name, &table);
+        }
+        Ok(table)
+    }
+
+    /// The table loaded from its log.
+    async fn load(&self, name: &TableName) -> Result<DeltaTable, LakeError> {
         let url = self.table_url(name)?;
         if url.scheme() == "file"
             && let Ok(path) = url.to_file_path()
@@ -167,8 +232,10 @@ impl Lake {
         })
     }
 
+    /// A writer's commit: its application transaction, and no checkpoint on its path (see
+    /// [`Self::checkpoint_later`]).
     fn commit_properties(txn: Option<&AppTransaction>) -> CommitProperties {
-        let props = CommitProperties::default();
+        let props = CommitProperties::default().with_create_checkpoint(false);
         match txn {
             Some(t) => props.with_application_transaction(Transaction::new(&t.app_id, t.version)),
             None => props,
@@ -218,6 +285,7 @@ impl Lake {
             write = write.with_schema_mode(mode);
         }
         let written = write.await.map_err(|e| LakeError::delta(name, e))?;
+        self.checkpoint_later(name, written.version());
         Ok(written.version())
     }
 
@@ -325,7 +393,10 @@ impl Lake {
             inserted: metrics.num_target_rows_inserted as u64,
             updated: metrics.num_target_rows_updated as u64,
             deleted: metrics.num_target_rows_deleted as u64,
-            version: merged.version().unwrap_or(0),
+            version: {
+                self.checkpoint_later(name, merged.version());
+                merged.version().unwrap_or(0)
+            },
         }))
     }
 
@@ -368,6 +439,42 @@ impl Lake {
             .await
             .map_err(|e| LakeError::delta(name, e))?;
         Ok(metrics.num_target_rows_deleted as u64)
+    }
+
+    /// After a writer's commit of `version`: every [`CHECKPOINT_EVERY`] versions a checkpoint of
+    /// the table is written (and expired log files removed, as the table's settings say) in a
+    /// task of its own. Delta writes it inside the commit by default, which held a streaming
+    /// channel's next batch for as long as the checkpoint took.
+    fn checkpoint_later(&self, name: &TableName, version: Option<u64>) {
+        let Some(version) = version.filter(|v| *v > 0 && v % CHECKPOINT_EVERY == 0) else {
+            return;
+        };
+        let (lake, name) = (self.clone(), name.clone());
+        tokio::spawn(async move {
+            if let Err(e) = lake.checkpoint(&name).await {
+                tracing::warn!(table = %name, version, error = %e, "checkpoint not written; the next one will cover it");
+            }
+        });
+    }
+
+    /// Writes a checkpoint of the table at its latest version, then removes log files past
+    /// their retention if the table's settings ask for it.
+    async fn checkpoint(&self, name: &TableName) -> Result<(), LakeError> {
+        let table = self.table(name).await?;
+        checkpoints::create_checkpoint(&table, None)
+            .await
+            .map_err(|e| LakeError::delta(name, e))?;
+        let cleanup = table
+            .snapshot()
+            .map_err(|e| LakeError::delta(name, e))?
+            .table_config()
+            .enable_expired_log_cleanup();
+        if cleanup {
+            checkpoints::cleanup_metadata(&table, None)
+                .await
+                .map_err(|e| LakeError::delta(name, e))?;
+        }
+        Ok(())
     }
 
     /// The table's commits, newest first.

@@ -229,3 +229,37 @@ async fn a_merge_of_changes_upserts_and_deletes_by_key() -> Result<()> {
     assert_eq!(schema_now, 4, "the deletion flag is not stored");
     Ok(())
 }
+
+#[tokio::test]
+async fn another_writers_commits_are_seen_and_checkpoints_come_off_the_commit_path() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let root = dir.path().display().to_string();
+    let (writer, reader) = (Lake::open(&root)?, Lake::open(&root)?);
+    let t = TableName::new("std/patient")?;
+    writer.create_table(&t, &schema()).await?;
+    writer
+        .append(&t, vec![batch(&[("H1", "P0", "甲", 1)])?], None)
+        .await?;
+    assert_eq!(count(&reader, &t).await?, 1);
+    // The reader keeps its handle; a hundred commits of another writer reach it.
+    for i in 1..=100 {
+        let id = format!("P{i}");
+        writer
+            .append(&t, vec![batch(&[("H1", &id, "乙", i)])?], None)
+            .await?;
+    }
+    assert_eq!(count(&reader, &t).await?, 101);
+    // Version 100 gets its checkpoint from a task of its own.
+    let checkpoint = dir
+        .path()
+        .join("std/patient/_delta_log/00000000000000000100.checkpoint.parquet");
+    for _ in 0..200 {
+        if checkpoint.exists() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(checkpoint.exists(), "no checkpoint at version 100");
+    assert_eq!(count(&Lake::open(&root)?, &t).await?, 101);
+    Ok(())
+}
