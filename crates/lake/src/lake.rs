@@ -15,10 +15,6 @@ use deltalake::{
     table::config::TablePropertiesExt,
 };
 use futures::TryStreamExt;
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-};
 use url::Url;
 
 /// Commits between two checkpoints of a table (Delta's own default interval).
@@ -28,38 +24,6 @@ const CHECKPOINT_EVERY: u64 = 100;
 #[derive(Debug, Clone)]
 pub struct Lake {
     root: Url,
-    handles: Handles,
-}
-
-/// Tables already loaded, shared by the lake's clones and brought up to date on each use.
-/// Loading a table from its log reads its last checkpoint and every commit since, which costs
-/// more as a streaming channel adds commits; an update reads only the commits since.
-#[derive(Clone, Default)]
-struct Handles(Arc<Mutex<HashMap<String, DeltaTable>>>);
-
-impl std::fmt::Debug for Handles {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let n = self.0.lock().map(|h| h.len()).unwrap_or(0);
-        write!(f, "Handles({n} tables)")
-    }
-}
-
-impl Handles {
-    fn get(&self, name: &TableName) -> Option<DeltaTable> {
-        self.0.lock().ok()?.get(name.as_str()).cloned()
-    }
-
-    fn keep(&self, name: &TableName, table: &DeltaTable) {
-        if let Ok(mut h) = self.0.lock() {
-            h.insert(name.as_str().to_owned(), table.clone());
-        }
-    }
-
-    fn forget(&self, name: &TableName) {
-        if let Ok(mut h) = self.0.lock() {
-            h.remove(name.as_str());
-        }
-    }
 }
 
 /// A writer's position to commit atomically with its rows (Delta application transactions):
@@ -111,10 +75,7 @@ impl Lake {
         {
             std::fs::create_dir_all(&path).map_err(|e| invalid(e.to_string()))?;
         }
-        Ok(Self {
-            root,
-            handles: Handles::default(),
-        })
+        Ok(Self { root })
     }
 
     pub fn root(&self) -> &Url {
@@ -130,30 +91,8 @@ impl Lake {
             })
     }
 
-    /// The table handle, at its latest version if it exists.
+    /// The table handle, loaded at its latest version if it exists.
     async fn handle(&self, name: &TableName) -> Result<DeltaTable, LakeError> {
-        if let Some(mut table) = self.handles.get(name) {
-            match table.update_incremental(None).await {
-                Ok(()) => {
-                    self.handles.keep(name, &table);
-                    return Ok(table);
-                }
-                // Rewritten under us (a table removed and created again): load it afresh.
-                Err(e) => {
-                    tracing::debug!(table = %name, error = %e, "reloading a table");
-                    self.handles.forget(name);
-                }
-            }
-        }
-        let table = self.load(name).await?;
-        if table.version().is_some() {
-            self.handles.keep(name, &table);
-        }
-        Ok(table)
-    }
-
-    /// The table loaded from its log.
-    async fn load(&self, name: &TableName) -> Result<DeltaTable, LakeError> {
         let url = self.table_url(name)?;
         if url.scheme() == "file"
             && let Ok(path) = url.to_file_path()
