@@ -2,8 +2,8 @@
 //! collection refuses does, with the rules it failed. The move is two commits, a copy into
 //! quarantine and then a delete from std of the rows with the copied key and arrival stamp, and
 //! a crash may come between them. A copy is never made twice (rows already copied are left out
-//! of the next copy), and every run first finishes the deletes of copies made since the last
-//! run that succeeded.
+//! of the next copy), and every run first finishes the deletes of every dataset's copies still
+//! in std.
 
 use crate::{
     QualityError,
@@ -18,7 +18,7 @@ use hdos_lake::{
     arrow::{
         array::{Array, ArrayRef, AsArray, Int64Array, StringArray, TimestampMicrosecondArray},
         compute::cast,
-        datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit},
+        datatypes::{DataType, Field, Schema, SchemaRef},
         record_batch::RecordBatch,
         util::display::{ArrayFormatter, FormatOptions},
     },
@@ -95,71 +95,37 @@ pub async fn copy(
     Ok(copied)
 }
 
-/// Deletes from std the rows copied to quarantine by runs after `after_run` (the last run that
-/// succeeded, whose moves are complete). Returns how many were deleted.
-pub async fn finish(lake: &Lake, dataset: &Dataset, after_run: i64) -> Result<u64, QualityError> {
+/// Deletes from std the rows copied to quarantine that are still there: the same key and the
+/// same arrival stamp (a version collected since has another stamp and stays). A crash between
+/// a copy and its delete leaves such rows; the delete can be repeated safely, since a stamp never
+/// comes back. Returns how many were deleted.
+pub async fn finish(lake: &Lake, dataset: &Dataset) -> Result<u64, QualityError> {
     let (source, target) = (quarantine(&dataset.name)?, std_table(&dataset.name)?);
     if !has_moves(lake, &source).await? || !lake.exists(&target).await? {
         return Ok(0);
     }
+    let key_text: Vec<String> = dataset
+        .key
+        .iter()
+        .map(|k| format!("CAST(t.\"{k}\" AS VARCHAR)"))
+        .collect();
+    let mut columns: Vec<&str> = dataset.key.iter().map(String::as_str).collect();
+    columns.push("_hdos_ingested_at");
+    let select: Vec<String> = columns.iter().map(|c| format!("t.\"{c}\"")).collect();
     let sql = format!(
-        "SELECT DISTINCT record_key, \"_hdos_received_at\" FROM {} \
-         WHERE \"{MOVED_BY}\" IS NOT NULL AND \"_hdos_batch\" > {after_run}",
-        source.sql_name()
+        "SELECT {} FROM {} t JOIN (SELECT DISTINCT record_key, \"_hdos_received_at\" FROM {} \
+         WHERE \"{MOVED_BY}\" IS NOT NULL) m ON m.record_key = concat_ws(' / ', {}) \
+         AND m.\"_hdos_received_at\" = t.\"_hdos_ingested_at\"",
+        select.join(", "),
+        target.sql_name(),
+        source.sql_name(),
+        key_text.join(", ")
     );
-    let found = lake.query(std::slice::from_ref(&source), &sql).await?;
+    let found = lake.query(&[target.clone(), source], &sql).await?;
     if found.iter().all(|b| b.num_rows() == 0) {
         return Ok(0);
     }
-    let schema = lake.schema(&target).await?;
-    let mut batches = Vec::new();
-    for b in &found {
-        batches.push(match_batch(b, dataset, &schema)?);
-    }
-    let mut columns: Vec<&str> = dataset.key.iter().map(String::as_str).collect();
-    columns.push("_hdos_ingested_at");
-    Ok(lake.delete_matching(&target, batches, &columns).await?)
-}
-
-/// The key columns (split from `record_key`, in the std table's types) and arrival stamp of
-/// copied records, for matching their std rows.
-fn match_batch(
-    found: &RecordBatch,
-    dataset: &Dataset,
-    std: &Schema,
-) -> Result<RecordBatch, QualityError> {
-    let keys = evaluate::text(found.column(0))?;
-    let n = dataset.key.len();
-    let mut parts: Vec<Vec<Option<String>>> = vec![Vec::with_capacity(keys.len()); n];
-    for row in 0..keys.len() {
-        let values: Vec<&str> = match keys.is_valid(row) {
-            true => keys.value(row).splitn(n, " / ").collect(),
-            false => Vec::new(),
-        };
-        for (i, part) in parts.iter_mut().enumerate() {
-            part.push(values.get(i).map(|v| (*v).to_owned()));
-        }
-    }
-    let mut fields = Vec::new();
-    let mut columns: Vec<ArrayRef> = Vec::new();
-    for (name, values) in dataset.key.iter().zip(parts) {
-        let field = std.field_with_name(name).map_err(|_| {
-            QualityError::Run(format!("std/{} has no key column `{name}`", dataset.name))
-        })?;
-        let text: ArrayRef = Arc::new(StringArray::from(values));
-        columns.push(cast(&text, field.data_type())?);
-        fields.push(Field::new(name, field.data_type().clone(), true));
-    }
-    let stamps = cast(
-        found.column(1),
-        &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-    )?;
-    columns.push(stamps);
-    fields.push(Field::new("_hdos_ingested_at", utc(), true));
-    Ok(RecordBatch::try_new(
-        Arc::new(Schema::new(fields)),
-        columns,
-    )?)
+    Ok(lake.delete_matching(&target, found, &columns).await?)
 }
 
 /// Quarantine rows for a batch of failing std rows.

@@ -465,6 +465,9 @@ impl Rule {
             Check::Freshness { max_hours } => positive(*max_hours),
             Check::Volume { field, min, max } => {
                 temporal(field)?;
+                if self.when.is_some() {
+                    return bad("a daily volume counts every record: it takes no condition".into());
+                }
                 match (min, max) {
                     (None, None) => bad("a volume needs a minimum, a maximum or both".into()),
                     (Some(lo), Some(hi)) if lo > hi => bad(format!(

@@ -99,7 +99,6 @@ pub async fn run(
         false => settled,
     };
     let checked = Checked {
-        after_run: previous.as_ref().map_or(0, |r| r.id),
         collecting,
         lake,
         standard,
@@ -192,8 +191,6 @@ fn summary_watermarks(
 }
 
 struct Checked<'a> {
-    /// The last run that succeeded: its moves to quarantine are complete.
-    after_run: i64,
     collecting: bool,
     lake: &'a Lake,
     standard: &'a Standard,
@@ -220,6 +217,11 @@ impl Checked<'_> {
             skipped: Vec::new(),
             tickets: Vec::new(),
         };
+        // A crash between an earlier run's copy and delete left records in both places, in any
+        // dataset (whether or not this run checks it).
+        for dataset in self.standard.datasets() {
+            hard::finish(self.lake, dataset).await?;
+        }
         for dataset in self.standard.datasets() {
             if !options.datasets.is_empty() && !options.datasets.contains(&dataset.name) {
                 continue;
@@ -245,8 +247,6 @@ impl Checked<'_> {
                 },
                 until,
             };
-            // A crash between an earlier run's copy and delete left rows in both places.
-            hard::finish(self.lake, dataset, self.after_run).await?;
             let tallies = self
                 .dataset(dataset, &rules, window, &lookups, &mut writer)
                 .await?;
@@ -288,7 +288,7 @@ impl Checked<'_> {
         }
         let plan = compile::plan(dataset, &hard, window, lookups).map_err(QualityError::Run)?;
         hard::copy(self.lake, dataset, &plan, &hard, self.run.id).await?;
-        hard::finish(self.lake, dataset, self.after_run).await
+        hard::finish(self.lake, dataset).await
     }
 
     /// Which code tables and refused keys the lake holds.

@@ -69,20 +69,21 @@ fn card(institution: &str, dataset: Option<&str>, results: &[&QualityResult]) ->
     }
 }
 
-/// The results a period's totals add up. A full run checks a dataset again from the start, so
-/// for each dataset the results of runs before its latest full run are left out (they would
-/// count the same records twice); trends keep them, as what was known then.
+/// The results a period's totals add up. A full run checks a rule's records again from the
+/// start, so for each rule the results of runs before its latest full run are left out (they
+/// would count the same records twice); trends keep them, as what was known then. A rule the
+/// full run did not check (disabled then, or its dataset left out) keeps its earlier results.
 pub fn standing(results: &[QualityResult], full_runs: &HashSet<i64>) -> Vec<QualityResult> {
     let mut latest_full: HashMap<&str, i64> = HashMap::new();
     for r in results.iter().filter(|r| full_runs.contains(&r.run_id)) {
-        let e = latest_full.entry(&r.dataset).or_insert(r.run_id);
+        let e = latest_full.entry(&r.rule_id).or_insert(r.run_id);
         *e = (*e).max(r.run_id);
     }
     results
         .iter()
         .filter(|r| {
             latest_full
-                .get(r.dataset.as_str())
+                .get(r.rule_id.as_str())
                 .is_none_or(|f| r.run_id >= *f)
         })
         .cloned()
@@ -193,11 +194,17 @@ mod tests {
     }
 
     #[test]
-    fn a_full_run_supersedes_earlier_runs_of_its_dataset_only() {
+    fn a_full_run_supersedes_earlier_runs_of_the_rules_it_checked_only() {
         let at = |run_id: i64, dataset: &str, checked: i64| QualityResult {
             run_id,
             dataset: dataset.into(),
-            ..result("A", "r1", "validity", checked, 0)
+            ..result(
+                "A",
+                if dataset == "patient" { "r1" } else { "r2" },
+                "validity",
+                checked,
+                0,
+            )
         };
         let results = [
             at(1, "patient", 100),

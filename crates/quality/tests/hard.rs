@@ -12,7 +12,7 @@ use hdos_quality::{
     defaults::default_rules,
     hard,
     rules::save_rule,
-    run::{RunSummary, run},
+    run::{RunOptions, RunSummary, run},
 };
 use hdos_store::{MetaStore, QualityRunEnd};
 
@@ -86,6 +86,8 @@ async fn records_failing_a_hard_rule_move_to_quarantine_exactly_once() -> Result
     .map_err(anyhow::Error::msg)?;
     let copied = hard::copy(&lake, dataset, &plan, &[&rule], crashed.id).await?;
     ensure!(copied == 2, "copied {copied}");
+    let again = hard::copy(&lake, dataset, &plan, &[&rule], crashed.id).await?;
+    ensure!(again == 0, "a copy made is not made again: {again}");
     let stopped = QualityRunEnd {
         succeeded: false,
         rows_checked: 0,
@@ -103,12 +105,18 @@ async fn records_failing_a_hard_rule_move_to_quarantine_exactly_once() -> Result
     common::std_upsert(&lake, "patient", "H1", &[&fixed]).await?;
     pause().await;
 
-    let next = run(&store, &lake, std, &common::options(false)).await?;
+    // The next run checks another dataset only, and still finishes the interrupted move.
+    let other = RunOptions {
+        datasets: vec!["settlement".into()],
+        ..common::options(false)
+    };
+    run(&store, &lake, std, &other).await?;
     assert_eq!(
         std_patients(&lake).await?,
         ["P1", "P3"],
         "the interrupted move of P2 is finished; the corrected P3 is kept"
     );
+    let next = run(&store, &lake, std, &common::options(false)).await?;
     assert_eq!(
         moved(&lake).await?,
         ["H1 / P2", "H1 / P3"],

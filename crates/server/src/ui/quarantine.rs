@@ -253,6 +253,15 @@ pub async fn page(
         }
         let masks = column_masks(&app, standard).await?;
         let dataset = standard.dataset(&chosen);
+        // Records quality control moved out of std carry the standard's field names.
+        let std_masks: HashMap<String, MaskKind> = dataset
+            .map(|d| {
+                d.fields
+                    .iter()
+                    .filter_map(|f| Some((f.name.clone(), MaskKind::of(f)?)))
+                    .collect()
+            })
+            .unwrap_or_default();
         let table = TableName::new(&format!("quarantine/{chosen}"))?;
         let shown = rows(&app, &table, &scope, offset)
             .await?
@@ -267,7 +276,10 @@ pub async fn page(
                     reason,
                     record,
                 ]| {
-                    let columns = masks.get(&(channel.clone(), source_table.clone()));
+                    let columns = match source_table.starts_with("std/") {
+                        true => Some(&std_masks),
+                        false => masks.get(&(channel.clone(), source_table.clone())),
+                    };
                     QuarantinedRow {
                         received: received
                             .parse::<i64>()
