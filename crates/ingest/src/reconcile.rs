@@ -18,7 +18,7 @@ use chrono::{DateTime, FixedOffset};
 use hdos_lake::{
     TableName,
     arrow::{
-        array::{Array, AsArray},
+        array::{Array, AsArray, PrimitiveArray},
         compute::cast,
         datatypes::{DataType, Int64Type},
     },
@@ -79,6 +79,14 @@ fn cst_day(micros: i64) -> String {
     DateTime::from_timestamp_micros(micros)
         .map(|t| t.with_timezone(&cst).format("%Y-%m-%d").to_string())
         .unwrap_or_default()
+}
+
+/// The day of row `r`'s event time (µs), or the undated day when it has none.
+fn day_at(times: &PrimitiveArray<Int64Type>, r: usize) -> String {
+    match times.is_null(r) {
+        true => String::new(),
+        false => cst_day(times.value(r)),
+    }
 }
 
 /// A key value as the lake's `CAST(… AS VARCHAR)` spells it.
@@ -194,11 +202,7 @@ async fn read_lake(
                     }
                 })
                 .collect();
-            let day = if times.is_null(r) {
-                String::new()
-            } else {
-                cst_day(times.value(r))
-            };
+            let day = day_at(times, r);
             side.add(key_hash(&parts), day);
         }
     }
@@ -243,10 +247,7 @@ async fn read_moved(
                 .splitn(key_len, " / ")
                 .map(str::to_owned)
                 .collect();
-            let day = match times.is_null(r) {
-                true => String::new(),
-                false => cst_day(times.value(r)),
-            };
+            let day = day_at(times, r);
             side.add(key_hash(&parts), day);
         }
     }

@@ -328,14 +328,12 @@ impl Lake {
             .map_err(|e| LakeError::delta(name, e))?
             .await
             .map_err(|e| LakeError::delta(name, e))?;
+        self.checkpoint_later(name, merged.version());
         Ok(Some(MergeStats {
             inserted: metrics.num_target_rows_inserted as u64,
             updated: metrics.num_target_rows_updated as u64,
             deleted: metrics.num_target_rows_deleted as u64,
-            version: {
-                self.checkpoint_later(name, merged.version());
-                merged.version().unwrap_or(0)
-            },
+            version: merged.version().unwrap_or(0),
         }))
     }
 

@@ -231,7 +231,8 @@ async fn a_merge_of_changes_upserts_and_deletes_by_key() -> Result<()> {
 }
 
 #[tokio::test]
-async fn another_writers_commits_are_seen_and_checkpoints_come_off_the_commit_path() -> Result<()> {
+async fn another_writers_commits_are_seen_and_every_hundredth_version_gets_a_checkpoint()
+-> Result<()> {
     let dir = tempfile::tempdir()?;
     let root = dir.path().display().to_string();
     let (writer, reader) = (Lake::open(&root)?, Lake::open(&root)?);

@@ -40,17 +40,12 @@ impl ScanPlan {
     /// rule columns (`_r{i}`). With `moved` (a quarantine table holding records moved there by
     /// quality control, by key and arrival stamp), records already moved are left out.
     pub fn failing_rows_sql(&self, moved: Option<&TableName>) -> String {
-        let keys: Vec<String> = self
-            .keys
-            .iter()
-            .map(|k| format!("CAST({} AS VARCHAR)", col(k)))
-            .collect();
         let any: Vec<String> = (0..self.rule_columns.len())
             .map(|i| format!("coalesce(s.\"_r{i}\", false)"))
             .collect();
         let mut sql = format!(
-            "SELECT s.* FROM (SELECT t.*, concat_ws(' / ', {}) AS \"{KEY_COLUMN}\", {} {}) s",
-            keys.join(", "),
+            "SELECT s.* FROM (SELECT t.*, {} AS \"{KEY_COLUMN}\", {} {}) s",
+            key_text(&self.keys),
             self.rule_columns.join(", "),
             self.from
         );
@@ -95,6 +90,16 @@ pub fn is_record_rule(check: &Check) -> bool {
         check,
         Check::Unique { .. } | Check::Conformance | Check::Freshness { .. } | Check::Volume { .. }
     )
+}
+
+/// A record's key as failures and quarantine show it (values joined by ` / `), from the std
+/// row aliased `t`.
+pub(crate) fn key_text(keys: &[String]) -> String {
+    let parts: Vec<String> = keys
+        .iter()
+        .map(|k| format!("CAST({} AS VARCHAR)", col(k)))
+        .collect();
+    format!("concat_ws(' / ', {})", parts.join(", "))
 }
 
 /// The conditions selecting the std rows (alias `t`) of `window`.

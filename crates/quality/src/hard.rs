@@ -7,7 +7,7 @@
 
 use crate::{
     QualityError,
-    compile::{KEY_COLUMN, ScanPlan},
+    compile::{KEY_COLUMN, ScanPlan, key_text},
     evaluate,
     rule::Rule,
 };
@@ -104,22 +104,17 @@ pub async fn finish(lake: &Lake, dataset: &Dataset) -> Result<u64, QualityError>
     if !has_moves(lake, &source).await? || !lake.exists(&target).await? {
         return Ok(0);
     }
-    let key_text: Vec<String> = dataset
-        .key
-        .iter()
-        .map(|k| format!("CAST(t.\"{k}\" AS VARCHAR)"))
-        .collect();
     let mut columns: Vec<&str> = dataset.key.iter().map(String::as_str).collect();
     columns.push("_hdos_ingested_at");
     let select: Vec<String> = columns.iter().map(|c| format!("t.\"{c}\"")).collect();
     let sql = format!(
         "SELECT {} FROM {} t JOIN (SELECT DISTINCT record_key, \"_hdos_received_at\" FROM {} \
-         WHERE \"{MOVED_BY}\" IS NOT NULL) m ON m.record_key = concat_ws(' / ', {}) \
+         WHERE \"{MOVED_BY}\" IS NOT NULL) m ON m.record_key = {} \
          AND m.\"_hdos_received_at\" = t.\"_hdos_ingested_at\"",
         select.join(", "),
         target.sql_name(),
         source.sql_name(),
-        key_text.join(", ")
+        key_text(&dataset.key)
     );
     // Collection may commit to std meanwhile, and Delta refuses a delete whose files changed
     // under it: read again and retry a few times before the run gives up (the next finishes it).
