@@ -17,8 +17,10 @@ use deltalake::{
 use futures::TryStreamExt;
 use url::Url;
 
-/// Commits between two checkpoints of a table (Delta's own default interval).
-const CHECKPOINT_EVERY: u64 = 100;
+/// Commits between two checkpoints of a table: the Delta protocol's classic interval. Each operation
+/// reads the commits since the last checkpoint; at delta-rs's default of 100 a small append took
+/// 80–98 ms before a checkpoint and 27–44 ms after one (see docs/benchmarks.md).
+const CHECKPOINT_EVERY: u64 = 10;
 
 /// The root under which every hdos table lives.
 #[derive(Debug, Clone)]
@@ -156,19 +158,24 @@ impl Lake {
             .map_err(|e| LakeError::delta(name, e))
     }
 
-    /// Whether `txn` (or a later version of the same writer) is already committed.
-    async fn already_committed(
+    /// The table at its latest version, unless `txn` (or a later version of the same writer) is
+    /// already committed to it.
+    async fn table_unless_committed(
         &self,
         name: &TableName,
         txn: Option<&AppTransaction>,
-    ) -> Result<bool, LakeError> {
-        Ok(match txn {
-            Some(t) => self
-                .committed_version(name, &t.app_id)
-                .await?
-                .is_some_and(|v| v >= t.version),
-            None => false,
-        })
+    ) -> Result<Option<DeltaTable>, LakeError> {
+        let table = self.table(name).await?;
+        let Some(t) = txn else {
+            return Ok(Some(table));
+        };
+        let committed = table
+            .snapshot()
+            .map_err(|e| LakeError::delta(name, e))?
+            .transaction_version(table.log_store().as_ref(), &t.app_id)
+            .await
+            .map_err(|e| LakeError::delta(name, e))?;
+        Ok(committed.is_none_or(|v| v < t.version).then_some(table))
     }
 
     /// A writer's commit: its application transaction, and no checkpoint on its path (see
@@ -212,10 +219,9 @@ impl Lake {
         txn: Option<AppTransaction>,
         schema_mode: Option<SchemaMode>,
     ) -> Result<Option<u64>, LakeError> {
-        if self.already_committed(name, txn.as_ref()).await? {
+        let Some(table) = self.table_unless_committed(name, txn.as_ref()).await? else {
             return Ok(None);
-        }
-        let table = self.table(name).await?;
+        };
         let mut write = table
             .write(batches)
             .with_save_mode(SaveMode::Append)
@@ -277,10 +283,9 @@ impl Lake {
                 });
             }
         }
-        if self.already_committed(name, txn.as_ref()).await? {
+        let Some(table) = self.table_unless_committed(name, txn.as_ref()).await? else {
             return Ok(None);
-        }
-        let table = self.table(name).await?;
+        };
         let ctx = SessionContext::new();
         let source = ctx.read_batches(batches)?;
         let predicate = keys
@@ -388,16 +393,20 @@ impl Lake {
         };
         let (lake, name) = (self.clone(), name.clone());
         tokio::spawn(async move {
-            if let Err(e) = lake.checkpoint(&name).await {
+            if let Err(e) = lake.checkpoint(&name, version).await {
                 tracing::warn!(table = %name, version, error = %e, "checkpoint not written; the next one will cover it");
             }
         });
     }
 
-    /// Writes a checkpoint of the table at its latest version, then removes log files past
-    /// their retention if the table's settings ask for it.
-    async fn checkpoint(&self, name: &TableName) -> Result<(), LakeError> {
-        let table = self.table(name).await?;
+    /// Writes a checkpoint of the table at `version`, then removes log files past their
+    /// retention if the table's settings ask for it.
+    async fn checkpoint(&self, name: &TableName, version: u64) -> Result<(), LakeError> {
+        let mut table = self.handle(name).await?;
+        table
+            .load_version(version)
+            .await
+            .map_err(|e| LakeError::delta(name, e))?;
         checkpoints::create_checkpoint(&table, None)
             .await
             .map_err(|e| LakeError::delta(name, e))?;

@@ -231,8 +231,8 @@ async fn a_merge_of_changes_upserts_and_deletes_by_key() -> Result<()> {
 }
 
 #[tokio::test]
-async fn another_writers_commits_are_seen_and_every_hundredth_version_gets_a_checkpoint()
--> Result<()> {
+async fn another_writers_commits_are_seen_and_every_tenth_version_gets_a_checkpoint() -> Result<()>
+{
     let dir = tempfile::tempdir()?;
     let root = dir.path().display().to_string();
     let (writer, reader) = (Lake::open(&root)?, Lake::open(&root)?);
@@ -250,17 +250,21 @@ async fn another_writers_commits_are_seen_and_every_hundredth_version_gets_a_che
             .await?;
     }
     assert_eq!(count(&reader, &t).await?, 101);
-    // Version 100 gets its checkpoint from a task of its own.
-    let checkpoint = dir
-        .path()
-        .join("std/patient/_delta_log/00000000000000000100.checkpoint.parquet");
+    // Versions 10, 20, … 100 get their checkpoints from tasks of their own; others get none.
+    let checkpoint = |v: u64| {
+        dir.path()
+            .join(format!("std/patient/_delta_log/{v:020}.checkpoint.parquet"))
+    };
     for _ in 0..200 {
-        if checkpoint.exists() {
+        if checkpoint(100).exists() {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    assert!(checkpoint.exists(), "no checkpoint at version 100");
+    for v in (10..=100).step_by(10) {
+        assert!(checkpoint(v).exists(), "no checkpoint at version {v}");
+    }
+    assert!(!checkpoint(15).exists(), "a checkpoint between two intervals");
     assert_eq!(count(&Lake::open(&root)?, &t).await?, 101);
     Ok(())
 }
