@@ -5,7 +5,7 @@
 
 use crate::{
     IngestError,
-    land::{Landed, Landing},
+    land::{Landed, Landing, Mapped, StdWrite},
     mapping::{CompiledMapping, TableMapping},
     source::{BatchSource, Chunk, Position},
 };
@@ -19,11 +19,17 @@ use hdos_lake::{
     },
 };
 use hdos_store::{IngestCheckpoint, MetaStore, RunCounts, RunStatus};
+use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
 
 /// Rows per chunk when the job does not say.
 /// (100,000 measured faster than 50,000 and lighter than 200,000: each MERGE reads the target.)
 pub const DEFAULT_CHUNK_ROWS: usize = 100_000;
+
+/// The suffix of the checkpoint that marks a first load whose std keys are not yet made unique
+/// (`<table>#first-load`: `pending` until [`Landing`]'s duplicates are superseded, then `done`).
+const FIRST_LOAD: &str = "#first-load";
+const PENDING: &str = "pending";
 
 /// One source table of a SQL batch channel.
 #[derive(Debug, Clone)]
@@ -126,6 +132,21 @@ async fn run_chunks(
     counts: &mut RunCounts,
 ) -> Result<(u64, u64), IngestError> {
     let table = job.mapping.source_table.clone();
+    // A table's first load from a database appends to std: its keys are made unique once at the
+    // end instead of MERGEd chunk by chunk. Files keep MERGEs: each new file of a folder is a
+    // first read, and usually small.
+    let marker = format!("{table}{FIRST_LOAD}");
+    let first_load =
+        checkpoint.is_none() && !job.full && !matches!(job.source, BatchSource::File(_));
+    let unfinished = store
+        .ingest_checkpoint(&job.channel, &marker)
+        .await?
+        .is_some_and(|m| m.position.as_deref() == Some(PENDING));
+    let write = if first_load {
+        StdWrite::Append
+    } else {
+        StdWrite::Merge
+    };
     let dataset = standard
         .dataset(&job.mapping.dataset)
         .ok_or_else(|| IngestError::UnknownDataset(job.mapping.dataset.clone()))?;
@@ -144,8 +165,20 @@ async fn run_chunks(
     .await?;
     let columns: Vec<String> = columns.into_iter().map(|c| c.name).collect();
     let mapping = CompiledMapping::with_absent(&job.mapping, dataset, &columns, &absent)?;
-    let landing = Landing::new(&job.channel, &table, &job.institution, &columns, &mapping)?;
+    let landing = Arc::new(Landing::new(
+        &job.channel,
+        &table,
+        &job.institution,
+        &columns,
+        &mapping,
+    )?);
+    let mapping = Arc::new(mapping);
     landing.prepare(lake).await?;
+    if first_load && !unfinished {
+        store
+            .save_ingest_checkpoint(&job.channel, &marker, 0, Some(PENDING))
+            .await?;
+    }
 
     let mut seq = checkpoint.as_ref().map_or(0, |c| c.seq);
     let mut position = match checkpoint.as_ref().and_then(|c| c.position.as_deref()) {
@@ -172,6 +205,7 @@ async fn run_chunks(
                 &chunk.rows,
                 &chunk.positions,
                 now_micros(),
+                write,
             )
             .await?;
         position = chunk.last_position().cloned().or(position);
@@ -186,12 +220,12 @@ async fn run_chunks(
     }
 
     let mut chunks = 0;
-    let mut reader = spawn_reader(job, position.clone());
-    while let Some(chunk) = reader.recv().await {
+    let mut reader = spawn_reader(job, position.clone(), landing.clone(), mapping.clone());
+    while let Some(read) = reader.recv().await {
         if *run.stop.borrow() {
             return Err(IngestError::Cancelled);
         }
-        let chunk = chunk?;
+        let (chunk, mapped) = read?;
         seq += 1;
         let received = now_micros();
         let started = std::time::Instant::now();
@@ -205,7 +239,8 @@ async fn run_chunks(
             .await?;
         let raw_ms = started.elapsed().as_millis();
         let landed = landing
-            .land_mapped(lake, &mapping, seq, &chunk.rows, &chunk.positions, received)
+            .mapped
+            .land_changes(lake, &mapping, seq, mapped, received, write)
             .await?;
         save(store, job, &table, seq, chunk.last_position()).await?;
         tracing::debug!(
@@ -220,6 +255,13 @@ async fn run_chunks(
         add(counts, &chunk, landed);
         progress(store, run.id, *counts).await;
         chunks += 1;
+    }
+    if first_load || unfinished {
+        let superseded = landing.mapped.supersede_duplicates(lake).await?;
+        tracing::info!(channel = %job.channel, table = %table, superseded, "first load's keys made unique");
+        store
+            .save_ingest_checkpoint(&job.channel, &marker, 0, Some("done"))
+            .await?;
     }
     Ok((chunks, replayed))
 }
@@ -263,11 +305,13 @@ async fn save(
     Ok(())
 }
 
-/// Reads chunks on a thread of its own, one chunk ahead of the lake commits.
+/// Reads and maps chunks on a thread of its own, ahead of the lake commits.
 fn spawn_reader(
     job: &BatchJob,
     start: Option<Position>,
-) -> mpsc::Receiver<Result<Chunk, IngestError>> {
+    landing: Arc<Landing>,
+    mapping: Arc<CompiledMapping>,
+) -> mpsc::Receiver<Result<(Chunk, Mapped), IngestError>> {
     let (tx, rx) = mpsc::channel(1);
     let source = job.source.clone();
     let table = job.mapping.source_table.clone();
@@ -288,7 +332,8 @@ fn spawn_reader(
                 Ok(c) if c.is_empty() => return,
                 Ok(c) => {
                     after = c.last_position().cloned();
-                    if tx.blocking_send(Ok(c)).is_err() {
+                    let mapped = landing.map_chunk(&mapping, &c.rows, &c.positions);
+                    if tx.blocking_send(Ok((c, mapped))).is_err() {
                         return;
                     }
                 }

@@ -77,6 +77,20 @@ pub struct Landed {
     pub quarantined: u64,
 }
 
+/// How mapped rows reach the std table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StdWrite {
+    /// MERGEd by key: a row replaces the std row of its key.
+    Merge,
+    /// Appended without reading the table: for a source table's first load, whose keys are
+    /// made unique once at its end ([`StdLanding::supersede_duplicates`]). A MERGE reads the
+    /// std table's files for every chunk, which made it most of a first load's time.
+    Append,
+}
+
+/// A chunk's rows as mapped: the changes to land and the rows refused with their reason.
+pub type Mapped = (Vec<StdChange>, Vec<Quarantined>);
+
 /// One change to the std zone: a mapped row to write, or a row (key fields set) to delete.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StdChange {
@@ -193,20 +207,16 @@ impl StdLanding {
         Ok(lake.committed_version(&self.table, &self.app_id).await?)
     }
 
-    /// Maps the rows, then lands them (see [`Self::land`]); a rejected row is quarantined with
-    /// its columns as the record. `position` names where row `i` came from.
-    pub async fn land_mapped(
+    /// Maps rows read from a source's current state; a rejected row is quarantined with its
+    /// columns as the record, and of two rows with one key the earlier. `position` names where
+    /// row `i` came from.
+    pub fn map_read(
         &self,
-        lake: &Lake,
         mapping: &CompiledMapping,
-        seq: i64,
         rows: &[Vec<Option<String>>],
         position: &(dyn Fn(usize) -> String + Sync),
-        received_at: i64,
-    ) -> Result<Landed, IngestError> {
-        let (changes, rejected) = self.map_rows(mapping, rows, &[], position, true);
-        self.land_changes(lake, mapping, seq, changes, rejected, received_at)
-            .await
+    ) -> Mapped {
+        self.map_rows(mapping, rows, &[], position, true)
     }
 
     /// Maps a change stream's rows, deletions (`deleted[i]`, false when absent) by their key
@@ -223,8 +233,15 @@ impl StdLanding {
         received_at: i64,
     ) -> Result<Landed, IngestError> {
         let (changes, rejected) = self.map_rows(mapping, rows, deleted, position, false);
-        self.land_changes(lake, mapping, seq, changes, rejected, received_at)
-            .await
+        self.land_changes(
+            lake,
+            mapping,
+            seq,
+            (changes, rejected),
+            received_at,
+            StdWrite::Merge,
+        )
+        .await
     }
 
     /// Maps rows to changes and refusals. With `refuse_duplicates` (a read of the source's
@@ -328,32 +345,18 @@ impl StdLanding {
         serde_json::Value::Object(fields).to_string()
     }
 
-    /// MERGEs mapped rows into the std zone and appends rejected ones to quarantine; both
-    /// commits are skipped if `seq` is already there.
-    pub async fn land(
-        &self,
-        lake: &Lake,
-        mapping: &CompiledMapping,
-        seq: i64,
-        mapped: Vec<Vec<StdValue>>,
-        rejected: Vec<Quarantined>,
-        received_at: i64,
-    ) -> Result<Landed, IngestError> {
-        let changes = mapped.into_iter().map(StdChange::Upsert).collect();
-        self.land_changes(lake, mapping, seq, changes, rejected, received_at)
-            .await
-    }
-
-    /// Like [`Self::land`], with deletions among the rows: in source order, the last change of
-    /// each key decides whether its row is written or deleted.
+    /// Writes mapped rows to the std zone as `write` says and appends rejected ones to
+    /// quarantine; both commits are skipped if `seq` is already there. With deletions among the
+    /// rows, in source order, the last change of each key decides whether its row is written or
+    /// deleted (deletions need [`StdWrite::Merge`]).
     pub async fn land_changes(
         &self,
         lake: &Lake,
         mapping: &CompiledMapping,
         seq: i64,
-        changes: Vec<StdChange>,
-        rejected: Vec<Quarantined>,
+        (changes, rejected): Mapped,
         received_at: i64,
+        write: StdWrite,
     ) -> Result<Landed, IngestError> {
         // A key seen twice in one batch keeps its last change, since a MERGE may not match one
         // target row twice.
@@ -387,6 +390,15 @@ impl StdLanding {
                 .iter()
                 .map(|k| self.std_schema.field(*k).name().as_str())
                 .collect();
+            if write == StdWrite::Append && deletes == 0 {
+                lake.append(&self.table, vec![batch], txn(&self.app_id, seq))
+                    .await?;
+                tracing::debug!(table = %self.table, seq, rows = keep.len(), "std append");
+                return self
+                    .quarantine_rejected(lake, seq, &rejected, received_at)
+                    .await
+                    .map(|()| landed);
+            }
             let flag = if deletes > 0 {
                 let deleted = keep
                     .iter()
@@ -407,19 +419,72 @@ impl StdLanding {
                 .await?;
             tracing::debug!(table = %self.table, seq, ?stats, "std MERGE");
         }
-        if !rejected.is_empty() {
-            let batch = quarantine_batch(
-                &self.institution,
-                &self.channel,
-                &self.source_table,
-                seq,
-                &rejected,
-                received_at,
-            )?;
-            lake.append_widening(&self.quarantine, vec![batch], txn(&self.app_id, seq))
-                .await?;
-        }
+        self.quarantine_rejected(lake, seq, &rejected, received_at)
+            .await?;
         Ok(landed)
+    }
+
+    async fn quarantine_rejected(
+        &self,
+        lake: &Lake,
+        seq: i64,
+        rejected: &[Quarantined],
+        received_at: i64,
+    ) -> Result<(), IngestError> {
+        if rejected.is_empty() {
+            return Ok(());
+        }
+        let batch = quarantine_batch(
+            &self.institution,
+            &self.channel,
+            &self.source_table,
+            seq,
+            rejected,
+            received_at,
+        )?;
+        lake.append_widening(&self.quarantine, vec![batch], txn(&self.app_id, seq))
+            .await?;
+        Ok(())
+    }
+
+    /// After a load appended with [`StdWrite::Append`]: of the std rows this institution holds
+    /// more than once under one key (a key repeated across chunks, or a row collected before),
+    /// all but the newest are deleted, as MERGEs would have replaced them. Returns how many.
+    pub async fn supersede_duplicates(&self, lake: &Lake) -> Result<u64, IngestError> {
+        let keys: Vec<String> = self
+            .keys
+            .iter()
+            .map(|k| format!("\"{}\"", self.std_schema.field(*k).name()))
+            .collect();
+        let of = |alias: &str| {
+            keys.iter()
+                .map(|k| format!("{alias}.{k}"))
+                .collect::<Vec<_>>()
+        };
+        let same: Vec<String> = of("s")
+            .iter()
+            .zip(of("d"))
+            .map(|(s, d)| format!("{s} = {d}"))
+            .collect();
+        let table = self.table.sql_name();
+        let institution = self.institution.replace('\'', "''");
+        let sql = format!(
+            "WITH d AS (SELECT {k}, max(\"_hdos_ingested_at\") AS newest FROM {table} \
+             WHERE \"_hdos_institution\" = '{institution}' GROUP BY {k} HAVING count(*) > 1) \
+             SELECT {sk}, s.\"_hdos_ingested_at\" FROM {table} s JOIN d ON {same} \
+             WHERE s.\"_hdos_ingested_at\" < d.newest",
+            k = keys.join(", "),
+            sk = of("s").join(", "),
+            same = same.join(" AND "),
+        );
+        let mut columns: Vec<&str> = self
+            .keys
+            .iter()
+            .map(|k| self.std_schema.field(*k).name().as_str())
+            .collect();
+        columns.push("_hdos_ingested_at");
+        let older = lake.query(std::slice::from_ref(&self.table), &sql).await?;
+        Ok(lake.delete_matching(&self.table, older, &columns).await?)
     }
 
     fn std_batch(
@@ -615,7 +680,19 @@ impl Landing {
         Ok(())
     }
 
-    /// Lands the chunk's mapped rows (see [`StdLanding::land_mapped`]).
+    /// Maps a chunk read from the source (see [`StdLanding::map_read`]).
+    pub fn map_chunk(
+        &self,
+        mapping: &CompiledMapping,
+        rows: &[Vec<Option<String>>],
+        positions: &[Position],
+    ) -> Mapped {
+        let position = |i: usize| positions.get(i).map(Position::encode).unwrap_or_default();
+        self.mapped.map_read(mapping, rows, &position)
+    }
+
+    /// Maps the chunk and lands it (see [`StdLanding::land_changes`]).
+    #[allow(clippy::too_many_arguments)]
     pub async fn land_mapped(
         &self,
         lake: &Lake,
@@ -624,10 +701,11 @@ impl Landing {
         rows: &[Vec<Option<String>>],
         positions: &[Position],
         received_at: i64,
+        write: StdWrite,
     ) -> Result<Landed, IngestError> {
-        let position = |i: usize| positions.get(i).map(Position::encode).unwrap_or_default();
+        let mapped = self.map_chunk(mapping, rows, positions);
         self.mapped
-            .land_mapped(lake, mapping, seq, rows, &position, received_at)
+            .land_changes(lake, mapping, seq, mapped, received_at, write)
             .await
     }
 }

@@ -5,8 +5,9 @@
 use anyhow::{Context, Result, ensure};
 use hdos_core::standard::Standard;
 use hdos_ingest::{
+    IngestError,
     batch::{self, BatchJob},
-    land::Landing,
+    land::{Landing, StdWrite},
     mapping::CompiledMapping,
     source::{BatchSource, sqlite::SqliteSource},
     suggest::suggest,
@@ -183,7 +184,15 @@ async fn a_table_lands_once_and_resumes_after_a_crash_between_raw_and_std() -> R
             .await?;
         if seq < 3 {
             landing
-                .land_mapped(&lake, &mapping, seq, &chunk.rows, &chunk.positions, 0)
+                .land_mapped(
+                    &lake,
+                    &mapping,
+                    seq,
+                    &chunk.rows,
+                    &chunk.positions,
+                    0,
+                    StdWrite::Merge,
+                )
                 .await?;
             store
                 .save_ingest_checkpoint(
@@ -229,24 +238,8 @@ async fn a_table_lands_once_and_resumes_after_a_crash_between_raw_and_std() -> R
 
     // New and changed rows at the source are picked up incrementally, equal update times
     // included.
-    let conn = rusqlite::Connection::open(&path)?;
     let cursor = job.mapping.cursor.clone().context("cursor")?;
-    let max: rusqlite::types::Value = conn.query_row(
-        &format!("SELECT max(\"{cursor}\") FROM \"{table}\""),
-        [],
-        |r| r.get(0),
-    )?;
-    conn.execute(
-        &format!(
-            "INSERT INTO \"{table}\" SELECT * FROM \"{table}\" WHERE rowid IN \
-             (SELECT rowid FROM \"{table}\" ORDER BY rowid LIMIT 5)"
-        ),
-        [],
-    )?;
-    conn.execute(
-        &format!("UPDATE \"{table}\" SET \"{cursor}\" = ?1 WHERE rowid > (SELECT max(rowid) - 5 FROM \"{table}\")"),
-        [max],
-    )?;
+    resend_five(&path, &table, &cursor, "rowid")?;
     let inc = batch::run(&store, &lake, std, &job).await?;
     ensure!(inc.counts.rows_read == 5, "five changed rows read: {inc:?}");
     let in_std_after = count(
@@ -275,6 +268,175 @@ async fn a_table_lands_once_and_resumes_after_a_crash_between_raw_and_std() -> R
                 .all(|r| r.status == hdos_store::RunStatus::Succeeded)
     );
     Ok(())
+}
+
+/// The first site of a clean region, its outpatient-visit table and a job collecting it.
+fn visits_job(
+    region: &RegionManifest,
+    region_dir: &Path,
+    chunk_rows: usize,
+) -> Result<(String, BatchJob)> {
+    let site = &region.institutions[0];
+    let vendor = Vendor::ALL
+        .into_iter()
+        .find(|v| v.name() == site.his_vendor)
+        .context("vendor")?;
+    let table = vendor
+        .table(hdos_synth::Dataset::OutpatientVisit)
+        .to_owned();
+    let job = job(region_dir, &site.code, &table, chunk_rows)?;
+    Ok((table, job))
+}
+
+#[tokio::test]
+async fn a_first_load_appends_and_keeps_the_newest_row_of_a_key_repeated_across_chunks()
+-> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let region_dir = dir.path().join("region");
+    let region = region(&region_dir, DefectProfile::clean())?;
+    let store = store(dir.path()).await?;
+    let lake = Lake::open(dir.path().join("lake").to_str().context("path")?)?;
+    let (table, job) = visits_job(&region, &region_dir, 50)?;
+    let code = job.institution.clone();
+    let path = his_path(&region_dir, &code);
+    let key = vendor_key(&region.institutions[0].his_vendor)?;
+    let cursor = job.mapping.cursor.clone().context("cursor")?;
+    // Five visits sent again, changed and later than every other row: read in the last chunk,
+    // while their first versions were appended in the first.
+    resend_five(&path, &table, &cursor, &format!("\"{cursor}\", rowid"))?;
+    let report = batch::run(&store, &lake, Standard::builtin()?, &job).await?;
+    ensure!(report.chunks > 2, "several chunks: {report:?}");
+    let landing = Landing::new(&job.channel, &table, &code, &[], &mapping_of(&job, &path)?)?;
+    let filter = format!("WHERE institution_code = '{code}'");
+    let in_std = count(&lake, &landing.mapped.table, &filter).await?;
+    let expected = distinct_keys(&path, &table, &key)?;
+    ensure!(
+        in_std == expected,
+        "std holds {in_std} visits, the source {expected} distinct keys"
+    );
+    // The rows kept for the repeated keys are the later versions, from the last chunk.
+    let newest = count(
+        &lake,
+        &landing.mapped.table,
+        &format!(
+            "{filter} AND \"_hdos_ingested_at\" = (SELECT max(\"_hdos_ingested_at\") FROM {})",
+            landing.mapped.table.sql_name()
+        ),
+    )
+    .await?;
+    let last_chunk = report.counts.rows_read - 50 * (report.chunks as i64 - 1);
+    ensure!(
+        newest == last_chunk,
+        "the last chunk's {last_chunk} rows all kept: {newest}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_first_load_cancelled_midway_makes_its_keys_unique_when_it_goes_on() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let region_dir = dir.path().join("region");
+    let region = region(&region_dir, DefectProfile::clean())?;
+    let store = store(dir.path()).await?;
+    let lake = Lake::open(dir.path().join("lake").to_str().context("path")?)?;
+    let std = Standard::builtin()?;
+    let (table, job) = visits_job(&region, &region_dir, 40)?;
+    let code = job.institution.clone();
+    let path = his_path(&region_dir, &code);
+    let expected = distinct_keys(
+        &path,
+        &table,
+        &vendor_key(&region.institutions[0].his_vendor)?,
+    )?;
+    // The same table collected before by another channel: every key is in std already.
+    let earlier = BatchJob {
+        channel: format!("{}_old", job.channel),
+        ..job.clone()
+    };
+    batch::run(&store, &lake, std, &earlier).await?;
+
+    // The new channel's first load appends, and is cancelled once a chunk has landed.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let watcher = {
+        let (store, channel) = (store.clone(), job.channel.clone());
+        tokio::spawn(async move {
+            let filter = hdos_store::RunFilter {
+                channel: Some(channel),
+                institution: None,
+            };
+            loop {
+                let runs = store
+                    .list_ingest_runs(&filter, hdos_store::Page::new(1, 0))
+                    .await?;
+                if runs.first().is_some_and(|r| r.counts.rows_written > 0) {
+                    stop.send_replace(true);
+                    return anyhow::Ok(());
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            }
+        })
+    };
+    let first = batch::run_until(&store, &lake, std, &job, &stopped).await;
+    watcher.await??;
+    ensure!(
+        matches!(first, Err(IngestError::Cancelled)),
+        "cancelled midway: {first:?}"
+    );
+    let landing = Landing::new(&job.channel, &table, &code, &[], &mapping_of(&job, &path)?)?;
+    let filter = format!("WHERE institution_code = '{code}'");
+    let midway = count(&lake, &landing.mapped.table, &filter).await?;
+    ensure!(
+        midway > expected,
+        "the appended chunks repeat keys until the load ends: {midway} rows, {expected} keys"
+    );
+
+    let rest = batch::run(&store, &lake, std, &job).await?;
+    ensure!(rest.chunks > 0, "the load goes on: {rest:?}");
+    let in_std = count(&lake, &landing.mapped.table, &filter).await?;
+    ensure!(
+        in_std == expected,
+        "std holds {in_std} visits, the source {expected} distinct keys"
+    );
+    Ok(())
+}
+
+/// Sends the first five rows in `order` again as new rows, updated at the table's latest update
+/// time.
+fn resend_five(path: &Path, table: &str, cursor: &str, order: &str) -> Result<()> {
+    let conn = rusqlite::Connection::open(path)?;
+    let max: rusqlite::types::Value = conn.query_row(
+        &format!("SELECT max(\"{cursor}\") FROM \"{table}\""),
+        [],
+        |r| r.get(0),
+    )?;
+    conn.execute(
+        &format!(
+            "INSERT INTO \"{table}\" SELECT * FROM \"{table}\" WHERE rowid IN \
+             (SELECT rowid FROM \"{table}\" ORDER BY {order} LIMIT 5)"
+        ),
+        [],
+    )?;
+    conn.execute(
+        &format!("UPDATE \"{table}\" SET \"{cursor}\" = ?1 WHERE rowid > (SELECT max(rowid) - 5 FROM \"{table}\")"),
+        [max],
+    )?;
+    Ok(())
+}
+
+/// The job's mapping compiled against its SQLite source.
+fn mapping_of(job: &BatchJob, path: &Path) -> Result<CompiledMapping> {
+    let columns: Vec<String> = SqliteSource::open(path)?
+        .columns(&job.mapping.source_table)?
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    Ok(CompiledMapping::new(
+        &job.mapping,
+        Standard::builtin()?
+            .dataset(&job.mapping.dataset)
+            .context("dataset")?,
+        &columns,
+    )?)
 }
 
 fn vendor_key(vendor: &str) -> Result<String> {

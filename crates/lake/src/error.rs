@@ -32,6 +32,7 @@ impl LakeError {
             | Self::MissingKey { .. } => ErrorKind::InvalidInput,
             Self::TableNotFound(_) => ErrorKind::NotFound,
             Self::NotWritable { .. } => ErrorKind::Unavailable,
+            Self::Delta { .. } if self.is_commit_conflict() => ErrorKind::Conflict,
             Self::Delta { source, .. } => match source {
                 deltalake::DeltaTableError::VersionAlreadyExists(_) => ErrorKind::Conflict,
                 deltalake::DeltaTableError::NotATable(_) => ErrorKind::NotFound,
@@ -40,6 +41,24 @@ impl LakeError {
             Self::Query(_) => ErrorKind::InvalidInput,
             Self::Arrow(_) => ErrorKind::Internal,
         }
+    }
+
+    /// Whether concurrent commits refused this one: Delta's conflict check found that another
+    /// commit removed files this one read (delta-rs counts every file as read by an append), or
+    /// the commit lost the race for the next version more often than delta-rs tries. Run on the
+    /// new version, the operation may succeed.
+    pub fn is_commit_conflict(&self) -> bool {
+        use deltalake::kernel::transaction::TransactionError;
+        matches!(
+            self,
+            Self::Delta {
+                source: deltalake::DeltaTableError::Transaction {
+                    source: TransactionError::CommitConflict(_)
+                        | TransactionError::MaxCommitAttempts(_)
+                },
+                ..
+            }
+        )
     }
 
     pub(crate) fn delta(table: &crate::TableName, source: deltalake::DeltaTableError) -> Self {

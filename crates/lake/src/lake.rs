@@ -22,6 +22,30 @@ use url::Url;
 /// 80–98 ms before a checkpoint and 27–44 ms after one (see docs/benchmarks.md).
 const CHECKPOINT_EVERY: u64 = 10;
 
+/// Tries of a write that concurrent commits keep refusing (see [`LakeError::is_commit_conflict`]).
+const COMMIT_ATTEMPTS: u32 = 5;
+
+/// Runs a write again, on the table's new version, while a concurrent commit refuses it. Every
+/// write here is whole and idempotent (its application transaction, a MERGE by key, a delete
+/// of matching rows), so running it again is safe; its refused files are left for vacuum.
+async fn retrying_conflicts<T, F, Fut>(name: &TableName, mut write: F) -> Result<T, LakeError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, LakeError>>,
+{
+    let mut attempt = 1;
+    loop {
+        match write().await {
+            Err(e) if e.is_commit_conflict() && attempt < COMMIT_ATTEMPTS => {
+                tracing::debug!(table = %name, attempt, error = %e, "commit refused by a concurrent one; writing again");
+                tokio::time::sleep(std::time::Duration::from_millis(20 * u64::from(attempt))).await;
+                attempt += 1;
+            }
+            result => return result,
+        }
+    }
+}
+
 /// The root under which every hdos table lives.
 #[derive(Debug, Clone)]
 pub struct Lake {
@@ -219,13 +243,26 @@ impl Lake {
         txn: Option<AppTransaction>,
         schema_mode: Option<SchemaMode>,
     ) -> Result<Option<u64>, LakeError> {
-        let Some(table) = self.table_unless_committed(name, txn.as_ref()).await? else {
+        retrying_conflicts(name, || {
+            self.append_once(name, batches.clone(), txn.as_ref(), schema_mode)
+        })
+        .await
+    }
+
+    async fn append_once(
+        &self,
+        name: &TableName,
+        batches: Vec<RecordBatch>,
+        txn: Option<&AppTransaction>,
+        schema_mode: Option<SchemaMode>,
+    ) -> Result<Option<u64>, LakeError> {
+        let Some(table) = self.table_unless_committed(name, txn).await? else {
             return Ok(None);
         };
         let mut write = table
             .write(batches)
             .with_save_mode(SaveMode::Append)
-            .with_commit_properties(Self::commit_properties(txn.as_ref()));
+            .with_commit_properties(Self::commit_properties(txn));
         if let Some(mode) = schema_mode {
             write = write.with_schema_mode(mode);
         }
@@ -283,7 +320,24 @@ impl Lake {
                 });
             }
         }
-        let Some(table) = self.table_unless_committed(name, txn.as_ref()).await? else {
+        retrying_conflicts(name, || {
+            self.merge_once(name, batches.clone(), keys, deleted, txn.as_ref())
+        })
+        .await
+    }
+
+    async fn merge_once(
+        &self,
+        name: &TableName,
+        batches: Vec<RecordBatch>,
+        keys: &[&str],
+        deleted: Option<&str>,
+        txn: Option<&AppTransaction>,
+    ) -> Result<Option<MergeStats>, LakeError> {
+        let Some(schema) = batches.first().map(|b| b.schema()) else {
+            return Ok(Some(MergeStats::default()));
+        };
+        let Some(table) = self.table_unless_committed(name, txn).await? else {
             return Ok(None);
         };
         let ctx = SessionContext::new();
@@ -304,7 +358,7 @@ impl Lake {
             .merge(source, predicate)
             .with_source_alias("source")
             .with_target_alias("target")
-            .with_commit_properties(Self::commit_properties(txn.as_ref()));
+            .with_commit_properties(Self::commit_properties(txn));
         if let Some(d) = deleted {
             builder = builder
                 .when_matched_delete(|del| del.predicate(format!("source.\"{d}\"")))
@@ -365,6 +419,15 @@ impl Lake {
         if batches.iter().all(|b| b.num_rows() == 0) {
             return Ok(0);
         }
+        retrying_conflicts(name, || self.delete_once(name, batches.clone(), columns)).await
+    }
+
+    async fn delete_once(
+        &self,
+        name: &TableName,
+        batches: Vec<RecordBatch>,
+        columns: &[&str],
+    ) -> Result<u64, LakeError> {
         let table = self.table(name).await?;
         let source = SessionContext::new().read_batches(batches)?;
         let predicate = columns
@@ -508,5 +571,60 @@ impl Lake {
             .await
             .map_err(|e| not_writable(e.to_string()))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use deltalake::{
+        DeltaTableError,
+        kernel::transaction::{CommitConflictError, TransactionError},
+    };
+    use std::cell::Cell;
+
+    fn conflict(name: &TableName) -> LakeError {
+        LakeError::delta(
+            name,
+            DeltaTableError::Transaction {
+                source: TransactionError::CommitConflict(CommitConflictError::ConcurrentDeleteRead),
+            },
+        )
+    }
+
+    #[tokio::test]
+    async fn a_write_refused_by_a_concurrent_commit_runs_again_and_other_errors_do_not() {
+        let name = TableName::new("std/patient").unwrap();
+        let tries = Cell::new(0);
+        let written = retrying_conflicts(&name, || {
+            tries.set(tries.get() + 1);
+            let result = if tries.get() < 3 {
+                Err(conflict(&name))
+            } else {
+                Ok(7)
+            };
+            async move { result }
+        })
+        .await;
+        assert_eq!((written.unwrap(), tries.get()), (7, 3));
+
+        tries.set(0);
+        let refused: Result<(), _> = retrying_conflicts(&name, || {
+            tries.set(tries.get() + 1);
+            let e = conflict(&name);
+            async move { Err(e) }
+        })
+        .await;
+        assert!(refused.unwrap_err().is_commit_conflict());
+        assert_eq!(tries.get(), COMMIT_ATTEMPTS);
+
+        tries.set(0);
+        let other: Result<(), _> = retrying_conflicts(&name, || {
+            tries.set(tries.get() + 1);
+            async { Err(LakeError::TableNotFound("std/patient".into())) }
+        })
+        .await;
+        assert!(matches!(other, Err(LakeError::TableNotFound(_))));
+        assert_eq!(tries.get(), 1);
     }
 }

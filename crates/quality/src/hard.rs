@@ -116,28 +116,11 @@ pub async fn finish(lake: &Lake, dataset: &Dataset) -> Result<u64, QualityError>
         source.sql_name(),
         key_text(&dataset.key)
     );
-    // Collection may commit to std meanwhile, and Delta refuses a delete whose files changed
-    // under it: read again and retry a few times before the run gives up (the next finishes it).
-    let mut attempt = 1;
-    loop {
-        let found = lake.query(&[target.clone(), source.clone()], &sql).await?;
-        if found.iter().all(|b| b.num_rows() == 0) {
-            return Ok(0);
-        }
-        match lake.delete_matching(&target, found, &columns).await {
-            Ok(n) => return Ok(n),
-            Err(e) if attempt < DELETE_ATTEMPTS => {
-                tracing::debug!(table = %target, attempt, error = %e, "delete of moved records retried");
-                tokio::time::sleep(std::time::Duration::from_millis(250 * attempt)).await;
-                attempt += 1;
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
+    // A delete refused by a concurrent collection commit is run again by the lake; if it still
+    // fails, the run fails and the next one finishes it.
+    let found = lake.query(&[target.clone(), source.clone()], &sql).await?;
+    Ok(lake.delete_matching(&target, found, &columns).await?)
 }
-
-/// Tries of a delete from std before a run gives up.
-const DELETE_ATTEMPTS: u64 = 4;
 
 /// Quarantine rows for a batch of failing std rows.
 fn as_quarantine(

@@ -234,7 +234,8 @@ async fn ingest(cfg: &Config, visits: u64) -> Result<()> {
         source: hdos_ingest::source::BatchSource::Sqlite(source.clone()),
         mapping,
         chunk_rows: hdos_ingest::batch::DEFAULT_CHUNK_ROWS,
-        full: true,
+        // A fresh store and lake: the table's first load, as a new hospital's would be.
+        full: false,
     };
     let start = Instant::now();
     let run = hdos_ingest::batch::run(&store, &lake, standard, &job).await?;

@@ -10,8 +10,8 @@ use crate::{
     hl7::{AckCode, MappedRecords},
     journal,
     land::{
-        Landed, Quarantined, StdChange, StdLanding, int64s, quarantine_batch, quarantine_schema,
-        texts, timestamps, txn, utc,
+        Landed, Quarantined, StdChange, StdLanding, StdWrite, int64s, quarantine_batch,
+        quarantine_schema, texts, timestamps, txn, utc,
     },
     mapping::{Rejection, StdValue},
 };
@@ -274,7 +274,14 @@ impl<R: Reader> Lander<R> {
                 })
                 .collect();
             let l = landing
-                .land_changes(&self.lake, target.mapping, seq, changes, rejected, now)
+                .land_changes(
+                    &self.lake,
+                    target.mapping,
+                    seq,
+                    (changes, rejected),
+                    now,
+                    StdWrite::Merge,
+                )
                 .await?;
             landed.written += l.written + l.deleted;
             landed.quarantined += l.quarantined;
