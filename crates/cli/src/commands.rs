@@ -73,13 +73,14 @@ fn init_tracing(cfg: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         // The Delta kernel logs every probe of a table not yet created, and Delta warns on every
         // MERGE about a metric it derives, on every binary column it keeps no statistics for,
-        // and on every commit that met another writer's and was checked and retried (routine
-        // when several channels land in one std table); their real errors reach us as results.
+        // and on every commit that met another writer's: checked and retried, or refused and
+        // then written again by the lake (routine when several channels land in one std table).
+        // Their real errors reach us as results.
         .or_else(|_| {
             tracing_subscriber::EnvFilter::try_new(format!(
                 "{},buoyant_kernel=off,deltalake_core=warn,deltalake_core::writer::stats=error,\
                  deltalake_core::operations::merge=error,\
-                 deltalake_core::kernel::transaction=error",
+                 deltalake_core::kernel::transaction=off",
                 cfg.log.level
             ))
         })
