@@ -578,6 +578,7 @@ async fn stream(
                             tc.positions.push(Position {
                                 cursor: Some(CursorValue::Text(format_lsn(end))),
                                 tiebreak: i as i64,
+                                scan_from: None,
                             });
                             tc.ops.push(op);
                             tc.rows.push(row);

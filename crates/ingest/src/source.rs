@@ -233,6 +233,21 @@ pub struct Position {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cursor: Option<CursorValue>,
     pub tiebreak: i64,
+    /// Set while a read from the start scans a SQLite table in storage order (`tiebreak` is the
+    /// rowid): where reading in cursor order goes on once the scan ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scan_from: Option<ScanStart>,
+}
+
+/// What a storage-order scan reads and where it hands over: it reads the rows up to `last_rowid`,
+/// the table's last when it began; then reading goes on in cursor order after (`cursor`,
+/// `rowid`), the last row in that order then. Rows changed or added since sort after it, like the
+/// rows an ordered read finds after its position.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScanStart {
+    pub cursor: CursorValue,
+    pub rowid: i64,
+    pub last_rowid: i64,
 }
 
 impl Position {
@@ -281,6 +296,7 @@ impl Chunk {
         self.positions.push(Position {
             cursor: cursor.map(CursorValue::Text),
             tiebreak,
+            scan_from: None,
         });
         self.rows.push(values);
     }

@@ -190,6 +190,7 @@ impl FileSource {
             let position = Position {
                 cursor: None,
                 tiebreak: self.read,
+                scan_from: None,
             };
             match record {
                 Ok((row, bytes)) => {
@@ -399,6 +400,7 @@ mod tests {
                 Some(&Position {
                     cursor: None,
                     tiebreak: 3,
+                    scan_from: None,
                 }),
                 10,
             )

@@ -278,6 +278,7 @@ impl MysqlSource {
                 Some(Position {
                     cursor: None,
                     tiebreak,
+                    ..
                 }),
             ) => {
                 args.push(Arg::Int(*tiebreak));
@@ -288,6 +289,7 @@ impl MysqlSource {
                 Some(Position {
                     cursor: Some(v),
                     tiebreak,
+                    ..
                 }),
             ) => {
                 args.extend([cursor_arg(v), cursor_arg(v), Arg::Int(*tiebreak)]);

@@ -212,6 +212,7 @@ impl PostgresSource {
                 Some(Position {
                     cursor: None,
                     tiebreak,
+                    ..
                 }),
             ) => {
                 args.push(tid_text(*tiebreak));
@@ -225,6 +226,7 @@ impl PostgresSource {
                 Some(Position {
                     cursor: Some(v),
                     tiebreak,
+                    ..
                 }),
             ) => {
                 args.push(v.bind_text());
