@@ -133,15 +133,17 @@ async fn run_chunks(
 ) -> Result<(u64, u64), IngestError> {
     let table = job.mapping.source_table.clone();
     // A table's first load from a database appends to std: its keys are made unique once at the
-    // end instead of MERGEd chunk by chunk. Files keep MERGEs: each new file of a folder is a
-    // first read, and usually small.
+    // end instead of MERGEd chunk by chunk. A load that stopped goes on appending, since a MERGE
+    // into a key held twice would make both rows alike and beyond telling apart. Files keep
+    // MERGEs: each new file of a folder is a first read, and usually small.
     let marker = format!("{table}{FIRST_LOAD}");
-    let first_load =
-        checkpoint.is_none() && !job.full && !matches!(job.source, BatchSource::File(_));
     let unfinished = store
         .ingest_checkpoint(&job.channel, &marker)
         .await?
         .is_some_and(|m| m.position.as_deref() == Some(PENDING));
+    let first_load = (checkpoint.is_none() || unfinished)
+        && !job.full
+        && !matches!(job.source, BatchSource::File(_));
     let write = if first_load {
         StdWrite::Append
     } else {
@@ -174,7 +176,10 @@ async fn run_chunks(
     )?);
     let mapping = Arc::new(mapping);
     landing.prepare(lake).await?;
-    if first_load && !unfinished {
+    if unfinished && !first_load {
+        // A full read asked for while a first load had not finished: its keys first.
+        supersede(store, lake, job, &landing, &marker).await?;
+    } else if first_load && !unfinished {
         store
             .save_ingest_checkpoint(&job.channel, &marker, 0, Some(PENDING))
             .await?;
@@ -256,14 +261,26 @@ async fn run_chunks(
         progress(store, run.id, *counts).await;
         chunks += 1;
     }
-    if first_load || unfinished {
-        let superseded = landing.mapped.supersede_duplicates(lake).await?;
-        tracing::info!(channel = %job.channel, table = %table, superseded, "first load's keys made unique");
-        store
-            .save_ingest_checkpoint(&job.channel, &marker, 0, Some("done"))
-            .await?;
+    if first_load {
+        supersede(store, lake, job, &landing, &marker).await?;
     }
     Ok((chunks, replayed))
+}
+
+/// Makes a first load's keys unique in std, then marks the load done.
+async fn supersede(
+    store: &dyn MetaStore,
+    lake: &Lake,
+    job: &BatchJob,
+    landing: &Landing,
+    marker: &str,
+) -> Result<(), IngestError> {
+    let superseded = landing.mapped.supersede_duplicates(lake).await?;
+    tracing::info!(channel = %job.channel, table = %job.mapping.source_table, superseded, "first load's keys made unique");
+    store
+        .save_ingest_checkpoint(&job.channel, marker, 0, Some("done"))
+        .await?;
+    Ok(())
 }
 
 /// Shows the run's counts so far in the run history. Best effort: a run does not fail because

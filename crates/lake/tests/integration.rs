@@ -255,8 +255,9 @@ async fn another_writers_commits_are_seen_and_every_tenth_version_gets_a_checkpo
         dir.path()
             .join(format!("std/patient/_delta_log/{v:020}.checkpoint.parquet"))
     };
+    // The tasks may finish in any order: wait for all of them.
     for _ in 0..200 {
-        if checkpoint(100).exists() {
+        if (10..=100).step_by(10).all(|v| checkpoint(v).exists()) {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
