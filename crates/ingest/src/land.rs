@@ -395,7 +395,7 @@ impl StdLanding {
                     .await?;
                 tracing::debug!(table = %self.table, seq, rows = keep.len(), "std append");
                 return self
-                    .quarantine_rejected(lake, seq, &rejected, received_at)
+                    .quarantine_rejected(lake, &self.app_id, seq, &rejected, received_at)
                     .await
                     .map(|()| landed);
             }
@@ -419,14 +419,17 @@ impl StdLanding {
                 .await?;
             tracing::debug!(table = %self.table, seq, ?stats, "std MERGE");
         }
-        self.quarantine_rejected(lake, seq, &rejected, received_at)
+        self.quarantine_rejected(lake, &self.app_id, seq, &rejected, received_at)
             .await?;
         Ok(landed)
     }
 
+    /// Appends rejected rows to quarantine under the transaction `app_id`'s `seq` (skipped if
+    /// already there).
     async fn quarantine_rejected(
         &self,
         lake: &Lake,
+        app_id: &str,
         seq: i64,
         rejected: &[Quarantined],
         received_at: i64,
@@ -442,7 +445,7 @@ impl StdLanding {
             rejected,
             received_at,
         )?;
-        lake.append_widening(&self.quarantine, vec![batch], txn(&self.app_id, seq))
+        lake.append_widening(&self.quarantine, vec![batch], txn(app_id, seq))
             .await?;
         Ok(())
     }
@@ -649,10 +652,6 @@ impl Landing {
         rejected: &[Rejected],
         received_at: i64,
     ) -> Result<(), IngestError> {
-        if rejected.is_empty() {
-            return Ok(());
-        }
-        let m = &self.mapped;
         let records: Vec<Quarantined> = rejected
             .iter()
             .map(|r| Quarantined {
@@ -666,18 +665,10 @@ impl Landing {
                 key: None,
             })
             .collect();
-        let batch = quarantine_batch(
-            &m.institution,
-            &m.channel,
-            &m.source_table,
-            seq,
-            &records,
-            received_at,
-        )?;
-        let app_id = format!("{}:unreadable", m.app_id);
-        lake.append_widening(&m.quarantine, vec![batch], txn(&app_id, seq))
-            .await?;
-        Ok(())
+        let app_id = format!("{}:unreadable", self.mapped.app_id);
+        self.mapped
+            .quarantine_rejected(lake, &app_id, seq, &records, received_at)
+            .await
     }
 
     /// Maps a chunk read from the source (see [`StdLanding::map_read`]).

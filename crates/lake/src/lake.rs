@@ -47,6 +47,20 @@ where
     }
 }
 
+/// The last application-transaction version `app_id` committed to the loaded `table`, if any.
+async fn transaction_version(
+    name: &TableName,
+    table: &DeltaTable,
+    app_id: &str,
+) -> Result<Option<i64>, LakeError> {
+    table
+        .snapshot()
+        .map_err(|e| LakeError::delta(name, e))?
+        .transaction_version(table.log_store().as_ref(), app_id)
+        .await
+        .map_err(|e| LakeError::delta(name, e))
+}
+
 /// The root under which every hdos table lives.
 #[derive(Debug, Clone)]
 pub struct Lake {
@@ -175,12 +189,7 @@ impl Lake {
         name: &TableName,
         app_id: &str,
     ) -> Result<Option<i64>, LakeError> {
-        let table = self.table(name).await?;
-        let state = table.snapshot().map_err(|e| LakeError::delta(name, e))?;
-        state
-            .transaction_version(table.log_store().as_ref(), app_id)
-            .await
-            .map_err(|e| LakeError::delta(name, e))
+        transaction_version(name, &self.table(name).await?, app_id).await
     }
 
     /// The table at its latest version, unless `txn` (or a later version of the same writer) is
@@ -194,12 +203,7 @@ impl Lake {
         let Some(t) = txn else {
             return Ok(Some(table));
         };
-        let committed = table
-            .snapshot()
-            .map_err(|e| LakeError::delta(name, e))?
-            .transaction_version(table.log_store().as_ref(), &t.app_id)
-            .await
-            .map_err(|e| LakeError::delta(name, e))?;
+        let committed = transaction_version(name, &table, &t.app_id).await?;
         Ok(committed.is_none_or(|v| v < t.version).then_some(table))
     }
 
